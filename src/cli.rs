@@ -1,0 +1,319 @@
+//! The command line: each subcommand is a thin wrapper over one library call.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use candle_core::Device;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::npy::{encode, write_atomic};
+use crate::data::synth::{write_synthetic, SynthConfig};
+use crate::data::{load_scan, LoadOptions, Scan, Tier};
+use crate::progress::Progress;
+use crate::similarity::analysis::analyse_oracles;
+use crate::similarity::weights::snr_weights;
+
+/// neureg: learning from brains how to regularise machines. Without a subcommand it opens the window.
+#[derive(Debug, Parser)]
+#[command(name = "neureg", version, about)]
+pub struct Cli {
+    /// Computing device: cpu, cuda or cuda:N (default: CUDA when built with it and present, else CPU).
+    #[arg(long, global = true)]
+    pub device: Option<String>,
+    /// Downsample scan images on loading, e.g. 36x64 (area averaging; sizes must divide evenly).
+    #[arg(long, global = true, value_parser = parse_size)]
+    pub downsample: Option<(usize, usize)>,
+    /// What to do; none opens the window.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate synthetic scans (simulated V1 responses to natural-image patches).
+    Synth {
+        /// Output folder; scans are written as DIR/scan_<k>.zip.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of scans.
+        #[arg(long, default_value_t = SynthConfig::default().scans)]
+        scans: usize,
+        /// Images shown once.
+        #[arg(long, default_value_t = SynthConfig::default().images)]
+        images: usize,
+        /// Oracle images (repeated).
+        #[arg(long, default_value_t = SynthConfig::default().oracle)]
+        oracle: usize,
+        /// Repeats per oracle image.
+        #[arg(long, default_value_t = SynthConfig::default().repeats)]
+        repeats: usize,
+        /// Typical neurons per scan (each scan draws 3/4 to 3/2 of it).
+        #[arg(long, default_value_t = SynthConfig::default().neurons)]
+        neurons: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write folders instead of zips.
+        #[arg(long)]
+        folders: bool,
+    },
+    /// Print a scan's trials, neurons, tiers, oracle images and behaviour ranges.
+    Info {
+        /// Scan folder or zip.
+        scan: PathBuf,
+    },
+    /// Write the signal-to-noise weights (Eq. 1), one per neuron in the scan's order.
+    Snr {
+        /// Scan folder or zip.
+        scan: PathBuf,
+        /// Output .npy file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write each scan's oracle similarity (Eq. 3) over the oracle images common to all.
+    Oracle {
+        /// Scan folders or zips.
+        #[arg(required = true)]
+        scans: Vec<PathBuf>,
+        /// Output folder: <scan name>.npy per scan and image_ids.npy.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write delta_scan and delta_repeat (Eq. 4, 5): counts, standard deviations, histograms.
+    Variability {
+        /// Scan folders or zips.
+        #[arg(required = true)]
+        scans: Vec<PathBuf>,
+        /// Output JSON file.
+        #[arg(long)]
+        json: PathBuf,
+    },
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let (h, w) = s.split_once(['x', 'X']).ok_or("expected HxW, e.g. 36x64")?;
+    let h = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad height in {s:?}"))?;
+    let w = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad width in {s:?}"))?;
+    Ok((h, w))
+}
+
+/// A progress bar on standard error (hidden when it is not a terminal).
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn stage(&self, name: &str, total: u64) {
+        self.0.set_message(name.to_string());
+        self.0.set_length(total);
+        self.0.set_position(0);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Runs a subcommand.
+pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::Result<()> {
+    let load = |paths: &[PathBuf]| -> anyhow::Result<Vec<Scan>> {
+        let bar = Bar::new();
+        paths
+            .iter()
+            .map(|p| Ok(load_scan(p, options, &bar)?))
+            .collect()
+    };
+    match command {
+        Command::Synth {
+            out,
+            scans,
+            images,
+            oracle,
+            repeats,
+            neurons,
+            seed,
+            folders,
+        } => {
+            let config = SynthConfig {
+                scans,
+                images,
+                oracle,
+                repeats,
+                neurons,
+                seed,
+                ..SynthConfig::default()
+            };
+            let paths = write_synthetic(&config, &out, !folders, &Bar::new())?;
+            for p in paths {
+                println!("{}", p.display());
+            }
+        }
+        Command::Info { scan } => {
+            let scan = load(&[scan])?.remove(0);
+            print!("{}", describe_scan(&scan));
+        }
+        Command::Snr { scan, out } => {
+            let scan = load(&[scan])?.remove(0);
+            let w = snr_weights(&scan, &scan.oracle_trials())?;
+            write_atomic(&out, &encode(&[w.weights.len()], &w.weights))?;
+            if !w.zeroed.is_empty() {
+                eprintln!(
+                    "{} neurons have zero signal or zero noise and weight 0: {:?}",
+                    w.zeroed.len(),
+                    w.zeroed
+                        .iter()
+                        .map(|&i| scan.unit_ids[i])
+                        .collect::<Vec<_>>()
+                );
+            }
+            println!("{}: {} weights", out.display(), w.weights.len());
+        }
+        Command::Oracle { scans, out } => {
+            let scans = load(&scans)?;
+            let refs: Vec<&Scan> = scans.iter().collect();
+            let analysis = analyse_oracles(&refs, device, &Bar::new())?;
+            report_dropped(&analysis.dropped);
+            let n = analysis.image_ids.len();
+            write_atomic(
+                &out.join("image_ids.npy"),
+                &encode(&[n], &analysis.image_ids),
+            )?;
+            for o in &analysis.oracles {
+                let path = out.join(format!("{}.npy", o.scan));
+                write_atomic(&path, &encode(&[n, n], &o.matrix.values))?;
+                println!("{}", path.display());
+            }
+        }
+        Command::Variability { scans, json } => {
+            let scans = load(&scans)?;
+            let refs: Vec<&Scan> = scans.iter().collect();
+            let analysis = analyse_oracles(&refs, device, &Bar::new())?;
+            report_dropped(&analysis.dropped);
+            let v = &analysis.variability;
+            let text = serde_json::to_string_pretty(v).context("encoding the report")?;
+            write_atomic(&json, text.as_bytes())?;
+            println!(
+                "delta_scan: n = {}, std = {:.4}; delta_repeat: n = {}, std = {:.4}",
+                v.delta_scan.count, v.delta_scan.std, v.delta_repeat.count, v.delta_repeat.std
+            );
+        }
+    }
+    Ok(())
+}
+
+fn report_dropped(dropped: &[(String, usize)]) {
+    for (scan, n) in dropped.iter().filter(|d| d.1 > 0) {
+        eprintln!("{scan}: {n} oracle images not repeated in every scan are left out");
+    }
+}
+
+/// The text of `neureg info`.
+pub fn describe_scan(scan: &Scan) -> String {
+    let oracle = scan.oracle_trials();
+    let repeats: Vec<usize> = oracle.values().map(Vec::len).collect();
+    let mut out = format!("scan {} ({})\n", scan.name, scan.source.display());
+    out += &format!(
+        "trials: {}\nneurons: {}\n",
+        scan.n_trials(),
+        scan.n_neurons()
+    );
+    out += &format!(
+        "images: {} distinct, {} x {} pixels\n",
+        scan.images.len(),
+        scan.image_shape.0,
+        scan.image_shape.1
+    );
+    let tiers: Vec<String> = Tier::ALL
+        .iter()
+        .zip(scan.tier_counts())
+        .map(|(t, c)| format!("{} {c}", t.name()))
+        .collect();
+    out += &format!("tiers: {}\n", tiers.join(", "));
+    out += &format!(
+        "oracle images: {} (repeats {})\n",
+        oracle.len(),
+        match (repeats.iter().min(), repeats.iter().max()) {
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (Some(a), Some(b)) => format!("{a} to {b}"),
+            _ => "none".into(),
+        }
+    );
+    if let Some(b) = &scan.behavior {
+        for (k, name) in ["pupil size", "pupil size derivative", "running speed"]
+            .iter()
+            .enumerate()
+        {
+            let (lo, hi) = range(b.iter().map(|r| r[k]));
+            out += &format!("{name}: {lo:.3} to {hi:.3}\n");
+        }
+    }
+    if let Some(p) = &scan.pupil_center {
+        for (k, name) in ["pupil centre x", "pupil centre y"].iter().enumerate() {
+            let (lo, hi) = range(p.iter().map(|r| r[k]));
+            out += &format!("{name}: {lo:.3} to {hi:.3}\n");
+        }
+    }
+    out += &format!(
+        "ground truth: {}\n",
+        if scan.ground_truth.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    out
+}
+
+fn range(values: impl Iterator<Item = f32>) -> (f32, f32) {
+    values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
+/// The device named on the command line, or the default.
+pub fn choose_device(spec: Option<&str>) -> crate::Result<Device> {
+    match spec {
+        Some(s) => crate::device::open(s),
+        None => Ok(crate::device::default_device()),
+    }
+}
+
+/// The shipped sample scans, if this build's source tree still has them.
+pub fn sample_scans() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample_data")
+        .join("scans");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+}

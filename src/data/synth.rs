@@ -1,0 +1,484 @@
+//! The synthetic scan generator: a simulated mouse V1 population viewing
+//! natural-image patches, written in the Sensorium layout.
+//!
+//! Each neuron is a simple cell (one Gabor filter, rectified) or a complex
+//! cell (energy of a quadrature Gabor pair), with an output nonlinearity, a
+//! gain set by running speed and pupil size, and a receptive field that moves
+//! with the pupil centre. Trial-to-trial noise is Poisson on top of a gain
+//! fluctuation shared by the whole population. Several scans share the stimuli
+//! (and image ids) but have different neurons. The noise-free responses are
+//! written to `meta/ground_truth/responses.npy`, so that denoising can be
+//! checked against the truth. The same seed gives the same scans.
+
+use std::collections::BTreeMap;
+use std::f32::consts::PI;
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, LogNormal, Normal, Poisson};
+
+use crate::data::photos::{photos, Photo};
+use crate::data::scan::{NeuronMeta, Scan, Tier};
+use crate::data::scan_write::write_scan;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// What to generate.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SynthConfig {
+    /// Number of scans (each with its own neurons).
+    pub scans: usize,
+    /// Images shown once.
+    pub images: usize,
+    /// Oracle images, shown `repeats` times each.
+    pub oracle: usize,
+    /// Repeats of each oracle image.
+    pub repeats: usize,
+    /// Typical neuron count; each scan draws its count from [3/4, 3/2] of it.
+    pub neurons: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Image width in pixels.
+    pub width: usize,
+    /// Random seed.
+    pub seed: u64,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        SynthConfig {
+            scans: 4,
+            images: 500,
+            oracle: 20,
+            repeats: 10,
+            neurons: 200,
+            height: 36,
+            width: 64,
+            seed: 0,
+        }
+    }
+}
+
+impl SynthConfig {
+    fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::Config(format!("synthetic scans: {what}")));
+        if self.scans == 0 || self.neurons < 2 {
+            return bad("need at least one scan and two neurons");
+        }
+        if self.oracle < 2 || self.repeats < 2 {
+            return bad("need at least two oracle images with at least two repeats each");
+        }
+        if self.height < 8 || self.width < 8 {
+            return bad("images must be at least 8 x 8 pixels");
+        }
+        Ok(())
+    }
+}
+
+/// Simulates the scans described by `config`.
+pub fn synthesize(config: &SynthConfig, progress: &dyn Progress) -> Result<Vec<Scan>> {
+    config.validate()?;
+    let photos = photos()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let total = config.oracle + config.images;
+    progress.stage("cutting stimuli", total as u64);
+    let mut ids: Vec<i64> = (0..total as i64).collect();
+    ids.shuffle(&mut rng);
+    let mut stimuli = BTreeMap::new();
+    for &id in &ids {
+        stimuli.insert(id, cut_patch(&photos, config, &mut rng));
+        progress.advance(1);
+    }
+    let oracle_ids = &ids[..config.oracle];
+    let single_ids = &ids[config.oracle..];
+    let mut scans = Vec::with_capacity(config.scans);
+    for k in 0..config.scans {
+        progress.check()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(k as u64 + 1);
+        progress.stage(&format!("simulating scan {}", k + 1), 1);
+        scans.push(simulate_scan(
+            k, config, &stimuli, oracle_ids, single_ids, &mut rng,
+        ));
+        progress.advance(1);
+    }
+    Ok(scans)
+}
+
+/// Simulates and writes the scans as `out/scan_<k>.zip` (or folders when `zip` is false).
+pub fn write_synthetic(
+    config: &SynthConfig,
+    out: &Path,
+    zip: bool,
+    progress: &dyn Progress,
+) -> Result<Vec<PathBuf>> {
+    let scans = synthesize(config, progress)?;
+    progress.stage("writing scans", scans.len() as u64);
+    let mut paths = Vec::new();
+    for scan in &scans {
+        let path = out.join(if zip {
+            format!("{}.zip", scan.name)
+        } else {
+            scan.name.clone()
+        });
+        write_scan(scan, &path)?;
+        paths.push(path);
+        progress.advance(1);
+    }
+    Ok(paths)
+}
+
+/// A contrast-normalised grayscale patch (0..=255, whole numbers) from a random photo, position and scale.
+fn cut_patch(photos: &[Photo], c: &SynthConfig, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    loop {
+        let photo = &photos[rng.random_range(0..photos.len())];
+        let max_scale = ((photo.height as f32 - 1.0) / c.height as f32)
+            .min((photo.width as f32 - 1.0) / c.width as f32)
+            .min(4.0);
+        let scale = rng.random_range(1.0f32.min(max_scale)..=max_scale);
+        let y0 =
+            rng.random_range(0.0..=(photo.height as f32 - 1.0 - scale * c.height as f32).max(0.0));
+        let x0 =
+            rng.random_range(0.0..=(photo.width as f32 - 1.0 - scale * c.width as f32).max(0.0));
+        let flip = rng.random::<bool>();
+        let mut patch = Vec::with_capacity(c.height * c.width);
+        for y in 0..c.height {
+            for x in 0..c.width {
+                let xx = if flip { c.width - 1 - x } else { x };
+                // Four taps per pixel approximate averaging over the pixel's footprint.
+                let (py, px) = (
+                    y0 + (y as f32 + 0.5) * scale,
+                    x0 + (xx as f32 + 0.5) * scale,
+                );
+                let q = scale / 4.0;
+                let v = photo.sample(py - q, px - q)
+                    + photo.sample(py - q, px + q)
+                    + photo.sample(py + q, px - q)
+                    + photo.sample(py + q, px + q);
+                patch.push(v / 4.0);
+            }
+        }
+        let n = patch.len() as f32;
+        let mean = patch.iter().sum::<f32>() / n;
+        let std = (patch.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+        if std < 4.0 {
+            continue; // a flat patch drives no neuron; cut another
+        }
+        return patch
+            .iter()
+            .map(|v| ((v - mean) / std * 48.0 + 128.0).clamp(0.0, 255.0).round())
+            .collect();
+    }
+}
+
+/// One model neuron.
+struct Neuron {
+    /// Even (and, for complex cells, odd) filter over a window of the image.
+    even: Filter,
+    odd: Option<Filter>,
+    amplitude: f32,
+    threshold: f32,
+    baseline: f32,
+    running_gain: f32,
+    pupil_gain: f32,
+    /// Mean and standard deviation of the drive over the unshifted stimuli.
+    drive_mean: f32,
+    drive_std: f32,
+}
+
+/// A filter defined on the window `[y0, y0 + h) x [x0, x0 + w)` of the image.
+struct Filter {
+    y0: usize,
+    x0: usize,
+    h: usize,
+    w: usize,
+    weights: Vec<f32>,
+}
+
+impl Filter {
+    fn apply(&self, img: &[f32], width: usize) -> f32 {
+        let mut acc = 0.0;
+        for dy in 0..self.h {
+            let row = &img[(self.y0 + dy) * width + self.x0..][..self.w];
+            let wrow = &self.weights[dy * self.w..][..self.w];
+            acc += row.iter().zip(wrow).map(|(a, b)| a * b).sum::<f32>();
+        }
+        acc
+    }
+}
+
+fn random_neuron(c: &SynthConfig, rng: &mut ChaCha8Rng) -> Neuron {
+    let (h, w) = (c.height as f32, c.width as f32);
+    let sigma = rng.random_range(0.06..0.14) * h;
+    let cy = rng.random_range(0.3 * h..0.7 * h);
+    let cx = rng.random_range(0.25 * w..0.75 * w);
+    let theta = rng.random_range(0.0..PI);
+    let freq = rng.random_range(0.35..0.9) / sigma; // cycles per pixel: 0.35 to 0.9 cycles per sigma
+    let phase = rng.random_range(0.0..2.0 * PI);
+    let complex = rng.random::<f32>() < 0.4;
+    let gabor = |phase: f32| {
+        let r = (3.0 * sigma).ceil() as isize;
+        let (yc, xc) = (cy.round() as isize, cx.round() as isize);
+        let y0 = (yc - r).max(0) as usize;
+        let x0 = (xc - r).max(0) as usize;
+        let y1 = ((yc + r + 1) as usize).min(c.height);
+        let x1 = ((xc + r + 1) as usize).min(c.width);
+        let mut weights = Vec::with_capacity((y1 - y0) * (x1 - x0));
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let (dy, dx) = (y as f32 - cy, x as f32 - cx);
+                let u = dx * theta.cos() + dy * theta.sin();
+                let v = -dx * theta.sin() + dy * theta.cos();
+                let envelope = (-(u * u + 0.5 * v * v) / (2.0 * sigma * sigma)).exp();
+                weights.push(envelope * (2.0 * PI * freq * u + phase).cos());
+            }
+        }
+        let mean = weights.iter().sum::<f32>() / weights.len() as f32;
+        let norm = weights
+            .iter()
+            .map(|v| (v - mean).powi(2))
+            .sum::<f32>()
+            .sqrt()
+            .max(1e-6);
+        for v in &mut weights {
+            *v = (*v - mean) / norm;
+        }
+        Filter {
+            y0,
+            x0,
+            h: y1 - y0,
+            w: x1 - x0,
+            weights,
+        }
+    };
+    let even = gabor(phase);
+    let odd = complex.then(|| gabor(phase + PI / 2.0));
+    // A fifth of the cells respond weakly, as many recorded neurons do.
+    let weak = rng.random::<f32>() < 0.2;
+    let amplitude =
+        LogNormal::new(0.0, 0.4).map_or(1.0, |d| d.sample(rng)) * if weak { 0.15 } else { 1.0 };
+    Neuron {
+        even,
+        odd,
+        amplitude,
+        threshold: rng.random_range(0.0..1.0),
+        baseline: rng.random_range(0.05..0.3),
+        running_gain: Normal::new(0.25, 0.1).map_or(0.25, |d| d.sample(rng)),
+        pupil_gain: Normal::new(0.1, 0.1).map_or(0.1, |d| d.sample(rng)),
+        drive_mean: 0.0,
+        drive_std: 1.0,
+    }
+}
+
+impl Neuron {
+    fn raw_drive(&self, img: &[f32], width: usize) -> f32 {
+        let e = self.even.apply(img, width);
+        match &self.odd {
+            Some(o) => (e * e + o.apply(img, width).powi(2)).sqrt(),
+            None => e,
+        }
+    }
+
+    /// Mean response to `img` at the given behaviour gain (before trial noise).
+    fn rate(&self, img: &[f32], width: usize, gain: f32) -> f32 {
+        let z = (self.raw_drive(img, width) - self.drive_mean) / self.drive_std;
+        let softplus = (2.0 * (z - self.threshold)).exp().ln_1p();
+        gain * (self.baseline + self.amplitude * softplus)
+    }
+}
+
+/// Shifts an image by (dy, dx) pixels with bilinear interpolation; outside is mean gray (0).
+fn shift(img: &[f32], h: usize, w: usize, dy: f32, dx: f32) -> Vec<f32> {
+    let at = |y: isize, x: isize| {
+        if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
+            0.0
+        } else {
+            img[y as usize * w + x as usize]
+        }
+    };
+    let (fy, fx) = (dy.floor(), dx.floor());
+    let (ay, ax) = (dy - fy, dx - fx);
+    let (iy, ix) = (fy as isize, fx as isize);
+    let mut out = Vec::with_capacity(h * w);
+    for y in 0..h as isize {
+        for x in 0..w as isize {
+            let (sy, sx) = (y - iy, x - ix);
+            // out(y, x) = img(y - dy, x - dx)
+            let v = at(sy, sx) * (1.0 - ay) * (1.0 - ax)
+                + at(sy - 1, sx) * ay * (1.0 - ax)
+                + at(sy, sx - 1) * (1.0 - ay) * ax
+                + at(sy - 1, sx - 1) * ay * ax;
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn simulate_scan(
+    k: usize,
+    c: &SynthConfig,
+    stimuli: &BTreeMap<i64, Vec<f32>>,
+    oracle_ids: &[i64],
+    single_ids: &[i64],
+    rng: &mut ChaCha8Rng,
+) -> Scan {
+    let n = rng.random_range(c.neurons * 3 / 4..=(c.neurons * 3 / 2).max(c.neurons * 3 / 4));
+    let centred: BTreeMap<i64, Vec<f32>> = stimuli
+        .iter()
+        .map(|(&id, img)| (id, img.iter().map(|v| (v - 128.0) / 64.0).collect()))
+        .collect();
+    let mut neurons: Vec<Neuron> = (0..n).map(|_| random_neuron(c, rng)).collect();
+    for neuron in &mut neurons {
+        let drives: Vec<f32> = centred
+            .values()
+            .map(|img| neuron.raw_drive(img, c.width))
+            .collect();
+        let m = drives.iter().sum::<f32>() / drives.len() as f32;
+        let s = (drives.iter().map(|d| (d - m).powi(2)).sum::<f32>() / drives.len() as f32).sqrt();
+        neuron.drive_mean = m;
+        neuron.drive_std = s.max(1e-6);
+    }
+
+    // Trials: every oracle image `repeats` times and every other image once, in random order.
+    let mut trials: Vec<i64> = oracle_ids
+        .iter()
+        .flat_map(|&id| std::iter::repeat_n(id, c.repeats))
+        .collect();
+    trials.extend_from_slice(single_ids);
+    trials.shuffle(rng);
+    let t_count = trials.len();
+    let mut single_order: Vec<i64> = single_ids.to_vec();
+    single_order.shuffle(rng);
+    let n_validation = single_ids.len().div_ceil(7);
+    let validation: std::collections::BTreeSet<i64> =
+        single_order[..n_validation].iter().copied().collect();
+    let oracle: std::collections::BTreeSet<i64> = oracle_ids.iter().copied().collect();
+    let tiers = trials
+        .iter()
+        .map(|id| {
+            if oracle.contains(id) {
+                Tier::Test
+            } else if validation.contains(id) {
+                Tier::Validation
+            } else {
+                Tier::Train
+            }
+        })
+        .collect();
+
+    // Behaviour: slow AR(1) processes in trial order (trial order is time).
+    let normal = Normal::new(0.0f32, 1.0).expect("unit normal");
+    let (mut run_state, mut pupil_state, mut eye_x, mut eye_y) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+    let mut behavior = Vec::with_capacity(t_count);
+    let mut pupil_center = Vec::with_capacity(t_count);
+    let mut last_pupil = 20.0f32;
+    let shared_gain = LogNormal::new(-0.5 * 0.3f64 * 0.3, 0.3).expect("valid lognormal");
+    let mut responses = Vec::with_capacity(t_count * n);
+    let mut ground_truth = Vec::with_capacity(t_count * n);
+    for (t, id) in trials.iter().enumerate() {
+        run_state = 0.9 * run_state + 0.44 * normal.sample(rng);
+        pupil_state = 0.95 * pupil_state + 0.31 * normal.sample(rng);
+        eye_x = 0.9 * eye_x + 0.44 * normal.sample(rng);
+        eye_y = 0.9 * eye_y + 0.44 * normal.sample(rng);
+        let speed = 6.0 * (2.0 * run_state).exp().ln_1p();
+        let pupil = 20.0 + 4.0 * pupil_state + 0.5 * run_state;
+        let derivative = if t == 0 { 0.0 } else { pupil - last_pupil };
+        last_pupil = pupil;
+        behavior.push([pupil, derivative, speed]);
+        let centre = [160.0 + 3.0 * eye_x, 120.0 + 3.0 * eye_y];
+        pupil_center.push(centre);
+
+        // The receptive fields move with the eye: shifting the image the other way is the same.
+        let img = shift(
+            &centred[id],
+            c.height,
+            c.width,
+            -0.5 * 3.0 * eye_y,
+            -0.5 * 3.0 * eye_x,
+        );
+        let run_z = (speed - 6.0) / 6.0;
+        let pupil_z = (pupil - 20.0) / 4.0;
+        let fluctuation = shared_gain.sample(rng) as f32;
+        for neuron in &neurons {
+            let gain = (neuron.running_gain * run_z + neuron.pupil_gain * pupil_z).exp();
+            let mean = neuron.rate(&img, c.width, gain);
+            ground_truth.push(mean);
+            let lambda = (mean * fluctuation).max(1e-6) as f64;
+            let count = Poisson::new(lambda).map_or(0.0, |p| p.sample(rng)) as f32;
+            responses.push(count);
+        }
+    }
+    let coordinates = (0..n)
+        .map(|_| {
+            [
+                rng.random_range(0.0..1000.0f32).round(),
+                rng.random_range(0.0..1000.0f32).round(),
+                rng.random_range(180.0..320.0f32).round(),
+            ]
+        })
+        .collect();
+    Scan {
+        name: format!("scan_{}", k + 1),
+        source: PathBuf::new(),
+        image_ids: trials,
+        tiers,
+        unit_ids: (1..=n as i64).collect(),
+        responses,
+        behavior: Some(behavior),
+        pupil_center: Some(pupil_center),
+        image_shape: (c.height, c.width),
+        images: stimuli.clone(),
+        neurons: NeuronMeta {
+            cell_motor_coordinates: Some(coordinates),
+            area: Some(vec!["V1".to_string(); n]),
+        },
+        ground_truth: Some(ground_truth),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shift_moves_content() {
+        let mut img = vec![0.0; 16];
+        img[5] = 1.0; // (1, 1) in a 4 x 4 image
+        let out = shift(&img, 4, 4, 1.0, 2.0);
+        assert_eq!(out[2 * 4 + 3], 1.0);
+        assert_eq!(out.iter().sum::<f32>(), 1.0);
+        let half = shift(&img, 4, 4, 0.5, 0.0);
+        assert!((half[5] - 0.5).abs() < 1e-6 && (half[9] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn small_scans_have_the_requested_structure_and_repeat_for_a_seed() {
+        let c = SynthConfig {
+            scans: 2,
+            images: 30,
+            oracle: 4,
+            repeats: 3,
+            neurons: 8,
+            seed: 7,
+            ..Default::default()
+        };
+        let a = synthesize(&c, &crate::progress::Silent).unwrap();
+        let b = synthesize(&c, &crate::progress::Silent).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 2);
+        for scan in &a {
+            assert_eq!(scan.n_trials(), 30 + 4 * 3);
+            assert_eq!(scan.oracle_trials().len(), 4);
+            assert!(scan.oracle_trials().values().all(|t| t.len() == 3));
+            assert!((6..=12).contains(&scan.n_neurons()));
+            assert!(scan.responses.iter().all(|v| v.is_finite() && *v >= 0.0));
+        }
+        assert_eq!(a[0].images, a[1].images);
+        assert_ne!(
+            a[0].ground_truth, a[1].ground_truth,
+            "scans must have different neurons"
+        );
+    }
+}

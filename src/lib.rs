@@ -1,0 +1,15 @@
+//! neureg: learning from brains how to regularise machines (Li et al. 2019).
+//!
+//! The library holds every computation; `ui` and `cli` are thin layers over it.
+//! Nothing outside `ui` knows egui exists.
+
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod jobs;
+pub mod progress;
+pub mod similarity;
+pub mod ui;
+
+pub use error::{Error, Result};

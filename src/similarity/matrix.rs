@@ -1,0 +1,189 @@
+//! Similarity of population responses (SPEC 3, Eq. 2).
+
+use candle_core::{Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// A pair of stimuli (a, b) and their similarity.
+pub type Pair = (usize, usize, f32);
+
+/// A square, symmetric similarity matrix over a list of stimuli.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimilarityMatrix {
+    /// Number of stimuli n.
+    pub n: usize,
+    /// n x n values, row-major.
+    pub values: Vec<f32>,
+}
+
+impl SimilarityMatrix {
+    /// The entry for stimuli `a` and `b`.
+    pub fn get(&self, a: usize, b: usize) -> f32 {
+        self.values[a * self.n + b]
+    }
+
+    /// The entries above the diagonal, row by row (pairs a < b).
+    pub fn upper(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.n * self.n.saturating_sub(1) / 2);
+        for a in 0..self.n {
+            out.extend_from_slice(&self.values[a * self.n + a + 1..(a + 1) * self.n]);
+        }
+        out
+    }
+
+    /// The element-wise mean of several matrices of the same size.
+    pub fn mean(matrices: &[&SimilarityMatrix]) -> Option<SimilarityMatrix> {
+        let first = matrices.first()?;
+        let mut values = vec![0.0f32; first.values.len()];
+        for m in matrices {
+            for (acc, v) in values.iter_mut().zip(&m.values) {
+                *acc += v / matrices.len() as f32;
+            }
+        }
+        Some(SimilarityMatrix { n: first.n, values })
+    }
+
+    /// The same matrix with rows and columns taken in `order`.
+    pub fn reordered(&self, order: &[usize]) -> SimilarityMatrix {
+        let values = order
+            .iter()
+            .flat_map(|&a| order.iter().map(move |&b| (a, b)))
+            .map(|(a, b)| self.get(a, b))
+            .collect();
+        SimilarityMatrix {
+            n: order.len(),
+            values,
+        }
+    }
+
+    /// The `k` most and the `k` least similar pairs a < b, as (a, b, value), most similar first.
+    pub fn extreme_pairs(&self, k: usize) -> (Vec<Pair>, Vec<Pair>) {
+        let mut pairs: Vec<(usize, usize, f32)> = (0..self.n)
+            .flat_map(|a| (a + 1..self.n).map(move |b| (a, b)))
+            .map(|(a, b)| (a, b, self.get(a, b)))
+            .collect();
+        pairs.sort_by(|x, y| y.2.total_cmp(&x.2));
+        let most = pairs.iter().take(k).copied().collect();
+        let least = pairs.iter().rev().take(k).copied().collect();
+        (most, least)
+    }
+}
+
+/// The unit response vectors `e` of Eq. 2 as an (n x N) tensor: rows of
+/// `responses` (n stimuli x N neurons) scaled by `weights`, centred by their
+/// mean over these n rows (the stimulus set that defines `xbar`), normalised.
+///
+/// `what` names the data in errors. A row with zero norm after centring is an error.
+pub fn unit_responses(
+    responses: &[f32],
+    n: usize,
+    weights: &[f32],
+    device: &Device,
+    what: &str,
+) -> Result<Tensor> {
+    let neurons = weights.len();
+    if n == 0 || responses.len() != n * neurons {
+        return Err(Error::analysis(
+            what,
+            format!(
+                "{} responses do not form {n} stimuli x {neurons} neurons",
+                responses.len()
+            ),
+        ));
+    }
+    let x = Tensor::from_slice(responses, (n, neurons), device)?;
+    let w = Tensor::from_slice(weights, (1, neurons), device)?;
+    let x = x.broadcast_mul(&w)?;
+    let centred = x.broadcast_sub(&x.mean_keepdim(0)?)?;
+    let norms = centred.sqr()?.sum_keepdim(1)?.sqrt()?;
+    let norm_values: Vec<f32> = norms.flatten_all()?.to_vec1()?;
+    let scale = x
+        .sqr()?
+        .sum_keepdim(1)?
+        .sqrt()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f32>()?;
+    if let Some(row) = norm_values
+        .iter()
+        .position(|&v| v.is_nan() || v <= 1e-6 * scale.max(f32::MIN_POSITIVE) || !v.is_finite())
+    {
+        return Err(Error::analysis(
+            what,
+            format!("the weighted response of stimulus {row} equals the mean response (zero norm after centring), so its similarity is undefined"),
+        ));
+    }
+    Ok(centred.broadcast_div(&norms)?)
+}
+
+/// Eq. 2: `S[alpha, beta] = e[alpha] . e[beta]` for the rows of `responses`
+/// (n stimuli x N neurons), with `xbar` the mean over these n stimuli.
+pub fn similarity_matrix(
+    responses: &[f32],
+    n: usize,
+    weights: &[f32],
+    device: &Device,
+    what: &str,
+) -> Result<SimilarityMatrix> {
+    let e = unit_responses(responses, n, weights, device, what)?;
+    gram(&e)
+}
+
+/// `e e^T` as a similarity matrix.
+pub fn gram(e: &Tensor) -> Result<SimilarityMatrix> {
+    let n = e.dim(0)?;
+    let s = e.matmul(&e.t()?)?;
+    let values = s.flatten_all()?.to_vec1::<f32>()?;
+    Ok(SimilarityMatrix { n, values })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_worked_cosines() {
+        // Rows (1, 0), (0, 1), (2, 2) with weights (1, 1): mean (1, 1);
+        // centred (0, -1), (-1, 0), (1, 1): unit (0, -1), (-1, 0), (1, 1)/sqrt 2.
+        let s =
+            similarity_matrix(&[1., 0., 0., 1., 2., 2.], 3, &[1., 1.], &Device::Cpu, "t").unwrap();
+        let h = 1.0 / 2f32.sqrt();
+        let want = [1., 0., -h, 0., 1., -h, -h, -h, 1.];
+        for (a, b) in s.values.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{:?}", s.values);
+        }
+        assert_eq!(s.upper(), vec![0.0, s.get(0, 2), s.get(1, 2)]);
+    }
+
+    #[test]
+    fn weights_scale_neurons() {
+        // With weight 0 on neuron 1, only neuron 0 counts: rows 1, 3 -> centred -1, +1 -> S = -1 off the diagonal.
+        let s = similarity_matrix(&[1., 5., 3., -7.], 2, &[1., 0.], &Device::Cpu, "t").unwrap();
+        assert!((s.get(0, 1) + 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn zero_norm_is_an_error() {
+        let err =
+            similarity_matrix(&[1., 1., 1., 1.], 2, &[1., 1.], &Device::Cpu, "scan_x").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("scan_x: the weighted response of stimulus 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn extremes_and_reordering() {
+        let s = SimilarityMatrix {
+            n: 3,
+            values: vec![1., 0.5, -0.2, 0.5, 1., 0.9, -0.2, 0.9, 1.],
+        };
+        let (most, least) = s.extreme_pairs(1);
+        assert_eq!(most, vec![(1, 2, 0.9)]);
+        assert_eq!(least, vec![(0, 2, -0.2)]);
+        let r = s.reordered(&[2, 0, 1]);
+        assert_eq!(r.get(0, 1), -0.2);
+        assert_eq!(r.get(0, 2), 0.9);
+    }
+}

@@ -1,0 +1,292 @@
+//! The Similarity tab: oracle matrices side by side in one ordering and colour
+//! scale, hover and pinned read-out, the variability of Fig. 1C and the most
+//! and least similar image pairs (Fig. 2).
+
+use std::sync::Arc;
+
+use eframe::egui::{self, TextureHandle, TextureOptions};
+use egui_plot::{Bar, BarChart, Legend, Plot};
+
+use super::widgets::colour_bar::colour_bar;
+use super::widgets::colour_map::{matrix_image, shared_range};
+use super::widgets::heatmap::heatmap;
+use super::{export, NeuregApp};
+use crate::similarity::analysis::OracleAnalysis;
+use crate::similarity::variability::Histogram;
+use crate::similarity::SimilarityMatrix;
+
+/// View state of the Similarity tab.
+#[derive(Default)]
+pub struct SimilarityView {
+    /// The analysis the textures were made for (by address).
+    made_for: usize,
+    /// One texture per scan, then the mean's, in display order.
+    textures: Vec<TextureHandle>,
+    /// Colour range: -vmax..vmax.
+    vmax: f32,
+    /// The pinned cell (row, column) in display order.
+    pub pinned: Option<(usize, usize)>,
+    /// The cell under the pointer in the last frame, in display order.
+    pub hovered: Option<(usize, usize)>,
+}
+
+/// The matrices shown, labelled: each scan's, then the mean.
+fn labelled(analysis: &OracleAnalysis) -> Vec<(String, &SimilarityMatrix)> {
+    let mut out: Vec<(String, &SimilarityMatrix)> = analysis
+        .oracles
+        .iter()
+        .map(|o| (o.scan.clone(), &o.matrix))
+        .collect();
+    out.push(("Mean".to_string(), &analysis.mean));
+    out
+}
+
+/// Draws the Similarity tab.
+pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
+    let Some(analysis) = app.analysis.clone() else {
+        match &app.analysis_error {
+            Some(e) => {
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("No oracle similarity: {e}"),
+                );
+            }
+            None if app.is_busy() => {
+                ui.label("Computing the oracle similarity…");
+            }
+            None => {
+                ui.label("Load scans with repeated images in the Scans tab.");
+            }
+        }
+        return;
+    };
+    let key = Arc::as_ptr(&analysis) as usize;
+    if app.similarity_view.made_for != key {
+        let matrices = labelled(&analysis);
+        let vmax = shared_range(matrices.iter().map(|m| m.1));
+        app.similarity_view.textures = matrices
+            .iter()
+            .map(|(name, m)| {
+                ui.ctx().load_texture(
+                    format!("matrix-{name}"),
+                    matrix_image(&m.reordered(&analysis.order), vmax),
+                    TextureOptions::NEAREST,
+                )
+            })
+            .collect();
+        app.similarity_view.vmax = vmax;
+        app.similarity_view.made_for = key;
+    }
+    egui::ScrollArea::vertical().id_salt("similarity").show(ui, |ui| {
+        ui.label(format!(
+            "Oracle similarity Sbar (Eq. 3) over the {} oracle images common to all {} scans, rows and columns in one spectral order; \
+             each trial of these images is a stimulus of Eq. 2 and xbar is their mean within each scan. Diagonal: repeats of the same image (t != t').",
+            analysis.image_ids.len(),
+            analysis.oracles.len()
+        ));
+        for (scan, n) in analysis.dropped.iter().filter(|d| d.1 > 0) {
+            ui.weak(format!("{scan}: {n} of its oracle images are not repeated in every scan and are left out."));
+        }
+        matrices_row(app, ui, &analysis);
+        ui.separator();
+        ui.columns(2, |cols| {
+            variability(app, &mut cols[0], &analysis);
+            extreme_pairs(app, &mut cols[1], &analysis);
+        });
+    });
+}
+
+fn matrices_row(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
+    let matrices = labelled(analysis);
+    let n = analysis.image_ids.len();
+    let count = matrices.len() as f32;
+    let size = ((ui.available_width() - 420.0) / count - 12.0).clamp(120.0, 300.0);
+    let mut hovered = None;
+    let mut clicked = None;
+    ui.horizontal_top(|ui| {
+        for (k, (name, m)) in matrices.iter().enumerate() {
+            ui.vertical(|ui| {
+                ui.strong(name);
+                let r = heatmap(
+                    ui,
+                    &app.similarity_view.textures[k],
+                    n,
+                    size,
+                    app.similarity_view.pinned,
+                );
+                hovered = hovered.or(r.hovered);
+                clicked = clicked.or(r.clicked);
+                ui.horizontal(|ui| {
+                    if ui
+                        .small_button("PNG")
+                        .on_hover_text("Save this matrix as PNG (display order)")
+                        .clicked()
+                    {
+                        export::matrix_png(
+                            app,
+                            &format!("{name}_oracle_similarity"),
+                            &m.reordered(&analysis.order),
+                            app.similarity_view.vmax,
+                        );
+                    }
+                    if ui
+                        .small_button(".npy")
+                        .on_hover_text("Save this matrix as .npy (ascending image ids)")
+                        .clicked()
+                    {
+                        export::matrix_npy(app, &format!("{name}_oracle_similarity"), m);
+                    }
+                });
+            });
+        }
+        colour_bar(ui, app.similarity_view.vmax, size);
+        ui.vertical(|ui| readout(app, ui, analysis, hovered));
+    });
+    if let Some(c) = clicked {
+        app.similarity_view.pinned = if app.similarity_view.pinned == Some(c) {
+            None
+        } else {
+            Some(c)
+        };
+    }
+    app.similarity_view.hovered = hovered;
+}
+
+/// The two images of a cell and every matrix's value there.
+fn readout(
+    app: &mut NeuregApp,
+    ui: &mut egui::Ui,
+    analysis: &OracleAnalysis,
+    hovered: Option<(usize, usize)>,
+) {
+    let Some((row, col)) = hovered.or(app.similarity_view.pinned) else {
+        ui.weak("Hover over a cell to see its two images; click to pin the pair.");
+        return;
+    };
+    let (a, b) = (analysis.order[row], analysis.order[col]);
+    let (id_a, id_b) = (analysis.image_ids[a], analysis.image_ids[b]);
+    ui.strong(if hovered.is_some() {
+        "Under the pointer"
+    } else {
+        "Pinned"
+    });
+    ui.label(format!("image {id_a} × image {id_b}"));
+    ui.horizontal(|ui| {
+        for id in [id_a, id_b] {
+            stimulus(app, ui, id, 180.0);
+        }
+    });
+    egui::Grid::new("readout").show(ui, |ui| {
+        for (name, m) in labelled(analysis) {
+            ui.label(name);
+            ui.monospace(format!("S = {:+.4}", m.get(a, b)));
+            ui.end_row();
+        }
+    });
+}
+
+fn stimulus(app: &mut NeuregApp, ui: &mut egui::Ui, id: i64, width: f32) {
+    let Some(scan) = app
+        .scans
+        .iter()
+        .map(|s| s.scan.clone())
+        .find(|s| s.image(id).is_some())
+    else {
+        ui.label(format!("image {id} not loaded"));
+        return;
+    };
+    let (h, w) = scan.image_shape;
+    let texture = app
+        .stimuli
+        .get(ui.ctx(), id, scan.image(id).unwrap_or_default(), (h, w));
+    ui.add(
+        egui::Image::new(&texture)
+            .fit_to_exact_size(egui::vec2(width, width * h as f32 / w.max(1) as f32)),
+    )
+    .on_hover_text(format!("image {id}"));
+}
+
+fn variability(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
+    let v = &analysis.variability;
+    ui.strong("Variability across scans and across repeats (Fig. 1C, Eq. 4, 5)");
+    let density = |h: &Histogram, total: usize| -> Vec<Bar> {
+        let width = h.edges[1] - h.edges[0];
+        h.counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                Bar::new(
+                    h.edges[i] + width / 2.0,
+                    c as f64 / (total.max(1) as f64 * width),
+                )
+                .width(width)
+            })
+            .collect()
+    };
+    let scan_name = format!(
+        "δ_scan (σ = {:.4}, n = {})",
+        v.delta_scan.std, v.delta_scan.count
+    );
+    let repeat_name = format!(
+        "δ_repeat (σ = {:.4}, n = {})",
+        v.delta_repeat.std, v.delta_repeat.count
+    );
+    let response = Plot::new("variability")
+        .height(280.0)
+        .legend(Legend::default())
+        .x_axis_label("deviation from the mean similarity")
+        .y_axis_label("density")
+        .allow_scroll(false)
+        .show(ui, |p| {
+            p.bar_chart(
+                BarChart::new(
+                    repeat_name.clone(),
+                    density(&v.delta_repeat_histogram, v.delta_repeat.count),
+                )
+                .color(egui::Color32::from_rgb(120, 120, 200)),
+            );
+            if v.delta_scan.count > 0 {
+                p.bar_chart(
+                    BarChart::new(
+                        scan_name.clone(),
+                        density(&v.delta_scan_histogram, v.delta_scan.count),
+                    )
+                    .color(egui::Color32::from_rgb(220, 120, 40)),
+                );
+            }
+        });
+    if v.delta_scan.count == 0 {
+        ui.weak("δ_scan needs two or more scans.");
+    }
+    let rect = response.response.rect;
+    ui.horizontal(|ui| {
+        if ui.button("Save PNG").clicked() {
+            export::figure_png(app, ui.ctx(), "variability", rect);
+        }
+        if ui.button("Save CSV").clicked() {
+            let text = format!(
+                "{}\n{}",
+                v.delta_scan_histogram.to_csv("delta_scan"),
+                v.delta_repeat_histogram.to_csv("delta_repeat")
+            );
+            export::csv(app, "variability", &text);
+        }
+    });
+}
+
+fn extreme_pairs(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
+    let (most, least) = analysis.mean.extreme_pairs(4);
+    for (title, pairs) in [
+        ("Most similar pairs (mean Sbar)", most),
+        ("Least similar pairs (mean Sbar)", least),
+    ] {
+        ui.strong(title);
+        for (a, b, value) in pairs {
+            ui.horizontal(|ui| {
+                stimulus(app, ui, analysis.image_ids[a], 96.0);
+                stimulus(app, ui, analysis.image_ids[b], 96.0);
+                ui.monospace(format!("{:+.4}", value));
+            });
+        }
+    }
+}

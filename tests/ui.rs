@@ -1,0 +1,82 @@
+//! The window driven headless with egui_kittest: loading, tabs, hover
+//! read-out, pinning, bad paths, removing a scan.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use neureg::data::LoadOptions;
+use neureg::ui::{NeuregApp, Tab};
+
+fn sample(k: usize) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample_data")
+        .join("scans")
+        .join(format!("scan_{k}.zip"))
+}
+
+fn harness(paths: Vec<PathBuf>) -> Harness<'static, NeuregApp> {
+    let app = NeuregApp::new(Device::Cpu, LoadOptions::default(), paths);
+    Harness::builder()
+        .with_size(egui::vec2(1500.0, 1000.0))
+        .build_ui_state(|ui, app: &mut NeuregApp| app.show(ui), app)
+}
+
+/// Steps the window until its jobs are done (they run on worker threads).
+fn settle(h: &mut Harness<'static, NeuregApp>) {
+    for _ in 0..2000 {
+        h.step();
+        if !h.state().is_busy() {
+            h.run_steps(3);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("jobs did not finish");
+}
+
+use eframe::egui;
+
+#[test]
+fn scans_then_similarity_with_hover_and_pin() {
+    let mut h = harness(vec![sample(1), sample(2)]);
+    settle(&mut h);
+    assert_eq!(h.state().scans.len(), 2);
+    h.get_by_label("scan_1");
+    h.get_by_label("Remove scan_2");
+    h.get_by_label_contains("Signal-to-noise weights of scan_1");
+
+    h.get_by_label("Similarity").click();
+    h.run_steps(3);
+    assert_eq!(h.state().tab, Tab::Similarity);
+    assert!(
+        h.state().analysis.is_some(),
+        "{:?}",
+        h.state().analysis_error
+    );
+    let mean = h.get_by_label("Mean").rect();
+    h.get_by_label_contains("δ_repeat (σ =");
+    h.get_by_label_contains("δ_scan (σ =");
+
+    // Hover a cell of the mean matrix: its two images and every matrix's value appear.
+    let cell = egui::pos2(mean.left() + 30.0, mean.bottom() + 60.0);
+    h.hover_at(cell);
+    h.run_steps(2);
+    h.get_by_label("Under the pointer");
+    assert_eq!(h.get_all_by_label_contains("S = ").count(), 3);
+    let hovered = h.state().similarity_view_hovered();
+    assert!(hovered.is_some());
+
+    // Click pins the pair; it stays when the pointer leaves.
+    h.hover_at(cell);
+    h.run_steps(1);
+    h.drag_at(cell);
+    h.drop_at(cell);
+    h.run_steps(2);
+    h.hover_at(egui::pos2(5.0, 500.0));
+    h.run_steps(2);
+    h.get_by_label("Pinned");
+    assert!(h.state().similarity_view_pinned().is_some());
+    assert_eq!(h.state().similarity_view_pinned(), hovered);
+}
