@@ -259,18 +259,6 @@ impl NeuregApp {
         if let Some(k) = dismiss_error {
             self.errors.remove(k);
         }
-        let mut dismiss_notice = None;
-        for (k, n) in self.notices.iter().enumerate() {
-            ui.horizontal(|ui| {
-                ui.label(n);
-                if ui.small_button("OK").clicked() {
-                    dismiss_notice = Some(k);
-                }
-            });
-        }
-        if let Some(k) = dismiss_notice {
-            self.notices.remove(k);
-        }
     }
 
     fn device_name(&self) -> String {

@@ -138,12 +138,15 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
                     .enumerate()
                     .map(|(i, &c)| Bar::new(h.edges[i] + width / 2.0, c as f64).width(width))
                     .collect();
-                let response = Plot::new("snr histogram")
-                    .height(260.0)
-                    .x_axis_label("w = signal / noise")
-                    .y_axis_label("neurons")
-                    .allow_scroll(false)
-                    .show(ui, |p| p.bar_chart(BarChart::new("SNR weights", bars)));
+                // The figure's rect includes the axes, which lie outside the plot's own response.
+                let response = ui.scope(|ui| {
+                    Plot::new("snr histogram")
+                        .height(260.0)
+                        .x_axis_label("w = signal / noise")
+                        .y_axis_label("neurons")
+                        .allow_scroll(false)
+                        .show(ui, |p| p.bar_chart(BarChart::new("SNR weights", bars)))
+                });
                 let rect = response.response.rect;
                 ui.horizontal(|ui| {
                     if ui.button("Save PNG").clicked() {
@@ -228,8 +231,12 @@ fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui, scan: &crate::data::Scan) {
                             egui::StrokeKind::Outside,
                         );
                     }
+                    let shown = match repeats {
+                        1 => "once".to_string(),
+                        r => format!("{r} times"),
+                    };
                     response.on_hover_text(format!(
-                        "image {id}: shown {repeats} times ({})",
+                        "image {id}: shown {shown} ({})",
                         tiers.first().copied().unwrap_or("")
                     ));
                 }

@@ -113,6 +113,7 @@ fn matrices_row(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysi
                     n,
                     size,
                     app.similarity_view.pinned,
+                    app.similarity_view.hovered,
                 );
                 hovered = hovered.or(r.hovered);
                 clicked = clicked.or(r.clicked);
@@ -231,30 +232,33 @@ fn variability(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis
         "δ_repeat (σ = {:.4}, n = {})",
         v.delta_repeat.std, v.delta_repeat.count
     );
-    let response = Plot::new("variability")
-        .height(280.0)
-        .legend(Legend::default())
-        .x_axis_label("deviation from the mean similarity")
-        .y_axis_label("density")
-        .allow_scroll(false)
-        .show(ui, |p| {
-            p.bar_chart(
-                BarChart::new(
-                    repeat_name.clone(),
-                    density(&v.delta_repeat_histogram, v.delta_repeat.count),
-                )
-                .color(egui::Color32::from_rgb(120, 120, 200)),
-            );
-            if v.delta_scan.count > 0 {
+    // The figure's rect includes the axes, which lie outside the plot's own response.
+    let response = ui.scope(|ui| {
+        Plot::new("variability")
+            .height(280.0)
+            .legend(Legend::default())
+            .x_axis_label("deviation from the mean similarity")
+            .y_axis_label("density")
+            .allow_scroll(false)
+            .show(ui, |p| {
                 p.bar_chart(
                     BarChart::new(
-                        scan_name.clone(),
-                        density(&v.delta_scan_histogram, v.delta_scan.count),
+                        repeat_name.clone(),
+                        density(&v.delta_repeat_histogram, v.delta_repeat.count),
                     )
-                    .color(egui::Color32::from_rgb(220, 120, 40)),
+                    .color(egui::Color32::from_rgb(120, 120, 200)),
                 );
-            }
-        });
+                if v.delta_scan.count > 0 {
+                    p.bar_chart(
+                        BarChart::new(
+                            scan_name.clone(),
+                            density(&v.delta_scan_histogram, v.delta_scan.count),
+                        )
+                        .color(egui::Color32::from_rgb(220, 120, 40)),
+                    );
+                }
+            })
+    });
     if v.delta_scan.count == 0 {
         ui.weak("δ_scan needs two or more scans.");
     }

@@ -19,6 +19,14 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
             app.export_dir = dir.into();
         }
         ui.separator();
+        // The latest notice lives here, so that it never moves the views above.
+        if let Some(notice) = app.notices.last() {
+            ui.label(notice);
+            if ui.small_button("OK").clicked() {
+                app.notices.clear();
+            }
+            ui.separator();
+        }
         if app.jobs.is_empty() {
             ui.label("Idle");
         }

@@ -6,8 +6,10 @@ use super::colour_map::diverging;
 
 /// Draws the colour bar for the range `-vmax..vmax`, `height` points tall.
 pub fn colour_bar(ui: &mut egui::Ui, vmax: f32, height: f32) {
-    let (rect, _) = ui.allocate_exact_size(vec2(70.0, height), Sense::hover());
-    let bar = Rect::from_min_size(rect.min, vec2(16.0, height));
+    // Room above and below the bar for the end labels.
+    let pad = 8.0;
+    let (rect, _) = ui.allocate_exact_size(vec2(70.0, height + 2.0 * pad), Sense::hover());
+    let bar = Rect::from_min_size(rect.min + vec2(0.0, pad), vec2(16.0, height));
     let painter = ui.painter_at(rect);
     let steps = 64;
     for k in 0..steps {

@@ -11,13 +11,15 @@ pub struct HeatmapResponse {
     pub clicked: Option<(usize, usize)>,
 }
 
-/// Shows `texture` (an n x n matrix image) in a `size`-point square and marks `mark` (display order).
+/// Shows `texture` (an n x n matrix image) in a `size`-point square; outlines the
+/// `pinned` cell in black and the `linked` cell (hovered in another matrix) in gray.
 pub fn heatmap(
     ui: &mut egui::Ui,
     texture: &TextureHandle,
     n: usize,
     size: f32,
-    mark: Option<(usize, usize)>,
+    pinned: Option<(usize, usize)>,
+    linked: Option<(usize, usize)>,
 ) -> HeatmapResponse {
     let (rect, response) = ui.allocate_exact_size(egui::vec2(size, size), Sense::click());
     let painter = ui.painter_at(rect);
@@ -40,9 +42,12 @@ pub fn heatmap(
         None
     };
     let cell = size / n.max(1) as f32;
-    for ((r, c), colour) in [(mark, Color32::BLACK), (hovered, Color32::from_gray(90))]
-        .into_iter()
-        .filter_map(|(m, col)| m.map(|m| (m, col)))
+    for ((r, c), colour) in [
+        (pinned, Color32::BLACK),
+        (hovered.or(linked), Color32::from_gray(90)),
+    ]
+    .into_iter()
+    .filter_map(|(m, col)| m.map(|m| (m, col)))
     {
         let min = pos2(rect.left() + c as f32 * cell, rect.top() + r as f32 * cell);
         painter.rect_stroke(
