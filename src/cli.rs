@@ -37,24 +37,9 @@ pub enum Command {
         /// Output folder; scans are written as DIR/scan_<k>.zip.
         #[arg(long)]
         out: PathBuf,
-        /// Number of scans.
-        #[arg(long, default_value_t = SynthConfig::default().scans)]
-        scans: usize,
-        /// Images shown once.
-        #[arg(long, default_value_t = SynthConfig::default().images)]
-        images: usize,
-        /// Oracle images (repeated).
-        #[arg(long, default_value_t = SynthConfig::default().oracle)]
-        oracle: usize,
-        /// Repeats per oracle image.
-        #[arg(long, default_value_t = SynthConfig::default().repeats)]
-        repeats: usize,
-        /// Typical neurons per scan (each scan draws 3/4 to 3/2 of it).
-        #[arg(long, default_value_t = SynthConfig::default().neurons)]
-        neurons: usize,
-        /// Random seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// What to simulate.
+        #[command(flatten)]
+        config: SynthConfig,
         /// Write folders instead of zips.
         #[arg(long)]
         folders: bool,
@@ -149,23 +134,9 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
     match command {
         Command::Synth {
             out,
-            scans,
-            images,
-            oracle,
-            repeats,
-            neurons,
-            seed,
+            config,
             folders,
         } => {
-            let config = SynthConfig {
-                scans,
-                images,
-                oracle,
-                repeats,
-                neurons,
-                seed,
-                ..SynthConfig::default()
-            };
             let paths = write_synthetic(&config, &out, !folders, &Bar::new())?;
             for p in paths {
                 println!("{}", p.display());

@@ -8,6 +8,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod jobs;
+pub mod nn;
 pub mod progress;
 pub mod similarity;
 pub mod ui;

@@ -80,3 +80,50 @@ fn scans_then_similarity_with_hover_and_pin() {
     assert!(h.state().similarity_view_pinned().is_some());
     assert_eq!(h.state().similarity_view_pinned(), hovered);
 }
+
+#[test]
+fn bad_path_shows_an_error_and_the_window_keeps_running() {
+    let mut h = harness(vec![sample(1)]);
+    settle(&mut h);
+    h.get_by_label("Scan folder or zip:");
+    h.state_mut().open(PathBuf::from("/no/such/scan.zip"));
+    settle(&mut h);
+    h.get_by_label_contains("Error: /no/such/scan.zip");
+    assert_eq!(h.state().scans.len(), 1);
+    h.get_by_label("Dismiss").click();
+    h.run_steps(2);
+    assert!(h.state().errors.is_empty());
+}
+
+#[test]
+fn typed_path_loads_a_scan() {
+    let mut h = harness(Vec::new());
+    settle(&mut h);
+    h.get_by_label("No scans loaded.");
+    h.get_by_label("Scan folder or zip:").focus();
+    h.get_by_label("Scan folder or zip:")
+        .type_text(sample(3).to_str().unwrap());
+    h.run_steps(1);
+    h.get_by_label("Load").click();
+    h.run_steps(1);
+    settle(&mut h);
+    assert_eq!(h.state().scans.len(), 1);
+    h.get_by_label("Remove scan_3");
+}
+
+#[test]
+fn removing_a_scan_recomputes_the_analysis() {
+    let mut h = harness(vec![sample(1), sample(2)]);
+    settle(&mut h);
+    h.get_by_label("Remove scan_2").click();
+    h.run_steps(1);
+    settle(&mut h);
+    assert_eq!(h.state().scans.len(), 1);
+    let a = h
+        .state()
+        .analysis
+        .as_ref()
+        .expect("analysis of the remaining scan");
+    assert_eq!(a.oracles.len(), 1);
+    assert_eq!(a.variability.delta_scan.count, 0);
+}

@@ -34,24 +34,10 @@ pub fn load_scan(path: &Path, options: LoadOptions, progress: &dyn Progress) -> 
         .unwrap_or_else(|| path.display().to_string());
 
     let ids_file = "meta/trials/frame_image_id.npy";
-    let image_ids = vector(
-        read_i64(&src.read(ids_file)?, &src.describe(ids_file))?,
-        &src,
-        ids_file,
-    )?;
+    let image_ids = nonempty_ids(&mut src, ids_file, "trials")?;
     let t_count = image_ids.len();
-    if t_count == 0 {
-        return Err(Error::file(
-            src.describe(ids_file),
-            "the scan has no trials",
-        ));
-    }
     let tiers_file = "meta/trials/tiers.npy";
-    let tier_names = vector(
-        read_strings(&src.read(tiers_file)?, &src.describe(tiers_file))?,
-        &src,
-        tiers_file,
-    )?;
+    let tier_names = vector(&mut src, tiers_file, read_strings)?;
     expect_len(&src, tiers_file, tier_names.len(), t_count, "trials")?;
     let tiers = tier_names
         .iter()
@@ -65,19 +51,8 @@ pub fn load_scan(path: &Path, options: LoadOptions, progress: &dyn Progress) -> 
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let units_file = "meta/neurons/unit_ids.npy";
-    let unit_ids = vector(
-        read_i64(&src.read(units_file)?, &src.describe(units_file))?,
-        &src,
-        units_file,
-    )?;
+    let unit_ids = nonempty_ids(&mut src, "meta/neurons/unit_ids.npy", "neurons")?;
     let n = unit_ids.len();
-    if n == 0 {
-        return Err(Error::file(
-            src.describe(units_file),
-            "the scan has no neurons",
-        ));
-    }
 
     let mut present = BTreeMap::new();
     for (folder, required) in TRIAL_FOLDERS {
@@ -202,7 +177,13 @@ pub fn load_scan(path: &Path, options: LoadOptions, progress: &dyn Progress) -> 
     })
 }
 
-fn vector<T>(a: NpyArray<T>, src: &ScanSource, rel: &str) -> Result<Vec<T>> {
+/// Reads the one-dimensional array `rel` with `read` (one of the `.npy` readers).
+fn vector<T>(
+    src: &mut ScanSource,
+    rel: &str,
+    read: fn(&[u8], &str) -> Result<NpyArray<T>>,
+) -> Result<Vec<T>> {
+    let a = read(&src.read(rel)?, &src.describe(rel))?;
     if a.shape.len() != 1 {
         return Err(Error::file(
             src.describe(rel),
@@ -210,6 +191,18 @@ fn vector<T>(a: NpyArray<T>, src: &ScanSource, rel: &str) -> Result<Vec<T>> {
         ));
     }
     Ok(a.data)
+}
+
+/// Reads a non-empty vector of ids (one per `what`).
+fn nonempty_ids(src: &mut ScanSource, rel: &str, what: &str) -> Result<Vec<i64>> {
+    let ids = vector(src, rel, read_i64)?;
+    if ids.is_empty() {
+        return Err(Error::file(
+            src.describe(rel),
+            format!("the scan has no {what}"),
+        ));
+    }
+    Ok(ids)
 }
 
 fn expect_len(src: &ScanSource, rel: &str, got: usize, want: usize, what: &str) -> Result<()> {
@@ -290,7 +283,7 @@ fn optional_strings(src: &mut ScanSource, rel: &str, rows: usize) -> Result<Opti
     if !src.contains(rel) {
         return Ok(None);
     }
-    let a = vector(read_strings(&src.read(rel)?, &src.describe(rel))?, src, rel)?;
+    let a = vector(src, rel, read_strings)?;
     expect_len(src, rel, a.len(), rows, "neuron")?;
     Ok(Some(a))
 }

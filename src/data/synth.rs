@@ -25,24 +25,32 @@ use crate::data::scan_write::write_scan;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
-/// What to generate.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+/// What to generate (also the flags of `neureg synth`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, clap::Args)]
 pub struct SynthConfig {
     /// Number of scans (each with its own neurons).
+    #[arg(long, default_value_t = SynthConfig::default().scans)]
     pub scans: usize,
     /// Images shown once.
+    #[arg(long, default_value_t = SynthConfig::default().images)]
     pub images: usize,
     /// Oracle images, shown `repeats` times each.
+    #[arg(long, default_value_t = SynthConfig::default().oracle)]
     pub oracle: usize,
     /// Repeats of each oracle image.
+    #[arg(long, default_value_t = SynthConfig::default().repeats)]
     pub repeats: usize,
     /// Typical neuron count; each scan draws its count from [3/4, 3/2] of it.
+    #[arg(long, default_value_t = SynthConfig::default().neurons)]
     pub neurons: usize,
     /// Image height in pixels.
+    #[arg(long, default_value_t = SynthConfig::default().height)]
     pub height: usize,
     /// Image width in pixels.
+    #[arg(long, default_value_t = SynthConfig::default().width)]
     pub width: usize,
     /// Random seed.
+    #[arg(long, default_value_t = SynthConfig::default().seed)]
     pub seed: u64,
 }
 

@@ -94,7 +94,9 @@ impl NeuregApp {
 
     /// Queues a scan folder or zip for loading.
     pub fn open(&mut self, path: PathBuf) {
-        self.pending.push(path);
+        // Absolute, so that the remembered list works from any working folder.
+        self.pending
+            .push(std::fs::canonicalize(&path).unwrap_or(path));
     }
 
     /// Whether any job is still running.
@@ -295,10 +297,8 @@ pub fn run_window(device: Device, options: LoadOptions) -> anyhow::Result<()> {
                 .storage
                 .and_then(|s| s.get_string(STORAGE_KEY))
                 .and_then(|text| serde_json::from_str(&text).ok());
-            let paths = match remembered {
-                Some(p) if !p.is_empty() => p,
-                _ => crate::cli::sample_scans(),
-            };
+            // First start (nothing remembered): the shipped sample scans.
+            let paths = remembered.unwrap_or_else(crate::cli::sample_scans);
             Ok(Box::new(NeuregApp::new(device, options, paths)))
         }),
     )
