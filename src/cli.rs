@@ -10,9 +10,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::data::npy::{encode, write_atomic};
 use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, LoadOptions, Scan, Tier};
+use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
 use crate::similarity::analysis::analyse_oracles;
+use crate::similarity::target::{
+    common_single_images, data_target, model_target, save_target, single_shown_images, Weighting,
+};
 use crate::similarity::weights::snr_weights;
+use crate::train::predictor::{fit_predictor, load_predictor, FitConfig};
 
 /// neureg: learning from brains how to regularise machines. Without a subcommand it opens the window.
 #[derive(Debug, Parser)]
@@ -63,6 +68,38 @@ pub enum Command {
         #[arg(required = true)]
         scans: Vec<PathBuf>,
         /// Output folder: <scan name>.npy per scan and image_ids.npy.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fit the denoising predictive model (SPEC 6) to one scan; resumes a fit left in --out.
+    FitPredictor {
+        /// Scan folder or zip.
+        scan: PathBuf,
+        /// Predictor folder (meta.json, checkpoints, metrics.jsonl, quality.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Architecture.
+        #[command(flatten)]
+        model: PredictorConfig,
+        /// Fit settings.
+        #[command(flatten)]
+        fit: FitConfig,
+    },
+    /// Build a regularisation target (Eq. 6) from fitted predictors: .npy plus a .json sidecar.
+    Target {
+        /// Predictor folders (from fit-predictor).
+        #[arg(long, required = true, num_args = 1..)]
+        predictors: Vec<PathBuf>,
+        /// A scan whose single-shown images to use (default: those of the predictors' scans, which must agree).
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Neuron weighting of Eq. 6.
+        #[arg(long, value_enum, default_value_t = Weighting::SnrRho)]
+        weighting: Weighting,
+        /// Build the Neural (data) target instead: single-trial similarity of the same images.
+        #[arg(long)]
+        data: bool,
+        /// Output .npy file (the sidecar is written beside it as .json).
         #[arg(long)]
         out: PathBuf,
     },
@@ -177,6 +214,74 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                 write_atomic(&path, &encode(&[n, n], &o.matrix.values))?;
                 println!("{}", path.display());
             }
+        }
+        Command::FitPredictor {
+            scan,
+            out,
+            model,
+            fit,
+        } => {
+            let scan = load(&[scan])?.remove(0);
+            let bar = Bar::new();
+            let report = fit_predictor(&scan, &model, &fit, &out, device, &bar, &mut |m| {
+                let line = format!(
+                    "epoch {:>3}: loss {:.4}, validation correlation {:.4}, lr {:.2e}",
+                    m.epoch, m.train_loss, m.validation_correlation, m.lr
+                );
+                if bar.0.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.0.println(line);
+                }
+            })?;
+            drop(bar);
+            let q = &report.quality;
+            println!(
+                "best epoch {} (validation correlation {:.4}); test: mean rho {:.4}, mean oracle ceiling {:.4}, {} of {} neurons flagged (low explainable variance)",
+                report.best_epoch,
+                report.best_correlation,
+                q.mean_rho(),
+                q.mean_ceiling(),
+                q.flagged.len(),
+                q.rho.len()
+            );
+        }
+        Command::Target {
+            predictors,
+            images,
+            weighting,
+            data,
+            out,
+        } => {
+            let loaded = predictors
+                .iter()
+                .map(|p| load_predictor(p, device))
+                .collect::<crate::Result<Vec<_>>>()?;
+            let scan_paths: Vec<PathBuf> =
+                loaded.iter().map(|p| p.meta.scan_path.clone()).collect();
+            let scans = load(&scan_paths)?;
+            for (p, s) in loaded.iter().zip(&scans) {
+                p.check_scan(s)?;
+            }
+            let refs: Vec<&Scan> = scans.iter().collect();
+            let image_set = match &images {
+                Some(path) => single_shown_images(&load(std::slice::from_ref(path))?.remove(0)),
+                None => common_single_images(&refs)?,
+            };
+            let target = if data {
+                data_target(&refs, &image_set.ids, device)?
+            } else {
+                model_target(&loaded, &image_set, weighting, device, &Bar::new())?
+            };
+            save_target(&out, &target)?;
+            println!(
+                "{}: {} x {} {} target from {}",
+                out.display(),
+                target.matrix.n,
+                target.matrix.n,
+                target.meta.kind,
+                target.meta.scans.join(", ")
+            );
         }
         Command::Variability { scans, json } => {
             let scans = load(&scans)?;

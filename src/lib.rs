@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod nn;
 pub mod progress;
 pub mod similarity;
+pub mod train;
 pub mod ui;
 
 pub use error::{Error, Result};

@@ -8,7 +8,8 @@
 //! differentiable functions of the positions, so gradients reach both the
 //! positions and the features.
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{Tensor, D};
+use candle_nn::{Init, VarBuilder};
 
 use crate::error::{Error, Result};
 
@@ -78,23 +79,34 @@ pub fn bilinear_sample(features: &Tensor, positions: &Tensor) -> Result<Tensor> 
 /// Learned readout parameters for N neurons reading C feature channels.
 pub struct GaussianReadout {
     /// (N, 2) positions in [-1, 1].
-    pub positions: Var,
+    pub positions: Tensor,
     /// (C, N) feature weights.
-    pub features: Var,
+    pub features: Tensor,
     /// (N) biases.
-    pub bias: Var,
+    pub bias: Tensor,
 }
 
 impl GaussianReadout {
-    /// Positions spread uniformly at random in [-init_range, init_range], small positive feature weights.
-    pub fn new(neurons: usize, channels: usize, init_range: f64, device: &Device) -> Result<Self> {
+    /// Positions uniform in [-init_range, init_range], small positive feature weights, zero biases.
+    pub fn new(neurons: usize, channels: usize, init_range: f64, vb: VarBuilder) -> Result<Self> {
         Ok(GaussianReadout {
-            positions: Var::rand(-init_range, init_range, (neurons, 2), device)?,
-            features: Var::from_tensor(
-                &(Tensor::rand(0f32, 1f32, (channels, neurons), device)?
-                    * (1.0 / channels as f64))?,
+            positions: vb.get_with_hints(
+                (neurons, 2),
+                "readout.positions",
+                Init::Uniform {
+                    lo: -init_range,
+                    up: init_range,
+                },
             )?,
-            bias: Var::zeros(neurons, DType::F32, device)?,
+            features: vb.get_with_hints(
+                (channels, neurons),
+                "readout.features",
+                Init::Uniform {
+                    lo: 0.0,
+                    up: 1.0 / channels as f64,
+                },
+            )?,
+            bias: vb.get_with_hints(neurons, "readout.bias", Init::Const(0.0))?,
         })
     }
 
@@ -102,25 +114,22 @@ impl GaussianReadout {
     pub fn forward(&self, features: &Tensor, shift: Option<&Tensor>) -> Result<Tensor> {
         let b = features.dim(0)?;
         let n = self.positions.dim(0)?;
-        let mut grid = self
-            .positions
-            .as_tensor()
-            .unsqueeze(0)?
-            .broadcast_as((b, n, 2))?;
+        let mut grid = self.positions.unsqueeze(0)?.broadcast_as((b, n, 2))?;
         if let Some(s) = shift {
             grid = grid.broadcast_add(&s.unsqueeze(1)?)?;
         }
         let sampled = bilinear_sample(features, &grid.contiguous()?)?; // (B, C, N)
         let out = sampled
-            .broadcast_mul(&self.features.as_tensor().unsqueeze(0)?)?
+            .broadcast_mul(&self.features.unsqueeze(0)?)?
             .sum(1)?;
-        Ok(out.broadcast_add(&self.bias.as_tensor().unsqueeze(0)?)?)
+        Ok(out.broadcast_add(&self.bias.unsqueeze(0)?)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::{Device, Var};
 
     /// A 1 x 1 x 2 x 3 map with values 0..6 (row-major).
     fn map() -> Tensor {

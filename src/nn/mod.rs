@@ -1,4 +1,7 @@
-//! Networks and their optimisers: the predictive model's parts (SPEC 6).
+//! Networks and their optimisers: the predictive model of SPEC 6.
 
 pub mod adam;
+pub mod factorized_readout;
 pub mod gaussian_readout;
+pub mod predictor;
+pub mod stacked_core;

@@ -6,6 +6,8 @@ pub mod compare;
 pub mod matrix;
 pub mod oracle;
 pub mod ordering;
+pub mod quality;
+pub mod target;
 pub mod variability;
 pub mod weights;
 

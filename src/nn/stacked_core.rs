@@ -1,0 +1,94 @@
+//! The predictor's convolutional core (SPEC 6): stacked convolution layers with
+//! skip connections (each layer sees the outputs of all earlier layers), batch
+//! norm and ELU. Its output is every layer's output stacked along channels.
+
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::{batch_norm, conv2d, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, VarBuilder};
+
+use crate::error::Result;
+
+/// The core: `layers` blocks of conv, batch norm, ELU.
+pub struct StackedCore {
+    blocks: Vec<(Conv2d, BatchNorm)>,
+}
+
+impl StackedCore {
+    /// A core with `channels` per layer; the first kernel is `input_kernel`, the others `hidden_kernel`.
+    pub fn new(
+        layers: usize,
+        channels: usize,
+        input_kernel: usize,
+        hidden_kernel: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let mut blocks = Vec::with_capacity(layers);
+        for l in 0..layers {
+            let (inputs, k) = if l == 0 {
+                (1, input_kernel)
+            } else {
+                (l * channels, hidden_kernel)
+            };
+            let config = Conv2dConfig {
+                padding: k / 2,
+                ..Default::default()
+            };
+            let conv = conv2d(
+                inputs,
+                channels,
+                k,
+                config,
+                vb.pp(format!("core.layer{l}.conv")),
+            )?;
+            let bn = batch_norm(
+                channels,
+                BatchNormConfig {
+                    momentum: 0.1,
+                    ..Default::default()
+                },
+                vb.pp(format!("core.layer{l}.norm")),
+            )?;
+            blocks.push((conv, bn));
+        }
+        Ok(StackedCore { blocks })
+    }
+
+    /// Channels of the output: layers x channels.
+    pub fn out_channels(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|(c, _)| c.weight().dim(0).unwrap_or(0))
+            .sum()
+    }
+
+    /// (B, 1, H, W) images to (B, layers * channels, H, W) features.
+    pub fn forward(&self, images: &Tensor, train: bool) -> Result<Tensor> {
+        let mut outputs: Vec<Tensor> = Vec::with_capacity(self.blocks.len());
+        for (l, (conv, bn)) in self.blocks.iter().enumerate() {
+            let input = if l == 0 {
+                images.clone()
+            } else {
+                Tensor::cat(&outputs, 1)?
+            };
+            let y = bn.forward_t(&conv.forward(&input)?, train)?.elu(1.0)?;
+            outputs.push(y);
+        }
+        Ok(Tensor::cat(&outputs, 1)?)
+    }
+
+    /// The first layer's kernels (C, 1, k, k), for the smoothness penalty.
+    pub fn input_kernels(&self) -> Option<&Tensor> {
+        self.blocks.first().map(|(c, _)| c.weight())
+    }
+}
+
+/// Laplacian smoothness of kernels (C, 1, k, k): sum of squared Laplacians over sum of squares.
+pub fn laplace_penalty(kernels: &Tensor) -> Result<Tensor> {
+    let (c, i, k, _) = kernels.dims4()?;
+    let lap = Tensor::new(
+        &[[[[0f32, -1., 0.], [-1., 4., -1.], [0., -1., 0.]]]],
+        kernels.device(),
+    )?;
+    let flat = kernels.reshape((c * i, 1, k, k))?;
+    let filtered = flat.conv2d(&lap, 1, 1, 1, 1)?;
+    Ok((filtered.sqr()?.sum_all()? / (flat.sqr()?.sum_all()? + 1e-8)?)?)
+}

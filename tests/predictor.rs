@@ -1,0 +1,212 @@
+//! The predictive model end to end on tiny synthetic scans: fitting, resuming
+//! a killed fit, quality files, targets, and the errors a user can cause.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use candle_core::Device;
+use neureg::data::synth::{synthesize, SynthConfig};
+use neureg::data::Scan;
+use neureg::nn::predictor::PredictorConfig;
+use neureg::progress::{Progress, Silent};
+use neureg::similarity::target::{
+    common_single_images, data_target, load_target, model_target, save_target, Weighting,
+};
+use neureg::train::predictor::{fit_predictor, load_predictor, read_metrics, FitConfig};
+
+fn synth_scans(images: usize, seed: u64) -> Vec<Scan> {
+    let c = SynthConfig {
+        scans: 2,
+        images,
+        oracle: 6,
+        repeats: 4,
+        neurons: 16,
+        seed,
+        ..Default::default()
+    };
+    synthesize(&c, &Silent).unwrap()
+}
+
+fn small_model() -> PredictorConfig {
+    PredictorConfig {
+        channels: 4,
+        layers: 2,
+        input_kernel: 5,
+        hidden_kernel: 3,
+        ..Default::default()
+    }
+}
+
+fn short_fit(epochs: usize) -> FitConfig {
+    FitConfig {
+        max_epochs: epochs,
+        batch_size: 16,
+        ..Default::default()
+    }
+}
+
+/// Cancels once `after` epochs have finished.
+struct StopAfter {
+    after: u64,
+    done: AtomicU64,
+}
+
+impl Progress for StopAfter {
+    fn stage(&self, _: &str, _: u64) {}
+    fn advance(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+    fn is_cancelled(&self) -> bool {
+        self.done.load(Ordering::Relaxed) >= self.after
+    }
+}
+
+fn fit(scan: &Scan, out: &Path, epochs: usize) {
+    fit_predictor(
+        scan,
+        &small_model(),
+        &short_fit(epochs),
+        out,
+        &Device::Cpu,
+        &Silent,
+        &mut |_| {},
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_killed_fit_resumes_without_losing_or_repeating_epochs() {
+    let scans = synth_scans(40, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p");
+    let stop = StopAfter {
+        after: 1,
+        done: AtomicU64::new(0),
+    };
+    let mut seen = Vec::new();
+    fit_predictor(
+        &scans[0],
+        &small_model(),
+        &short_fit(3),
+        &out,
+        &Device::Cpu,
+        &stop,
+        &mut |m| seen.push(m.epoch),
+    )
+    .unwrap();
+    assert_eq!(seen, vec![1]);
+    assert!(out.join("best.safetensors").is_file() && out.join("last.safetensors").is_file());
+    fit_predictor(
+        &scans[0],
+        &small_model(),
+        &short_fit(3),
+        &out,
+        &Device::Cpu,
+        &Silent,
+        &mut |m| seen.push(m.epoch),
+    )
+    .unwrap();
+    assert_eq!(seen, vec![1, 2, 3]);
+    let epochs: Vec<usize> = read_metrics(&out).iter().map(|m| m.epoch).collect();
+    assert_eq!(epochs, vec![1, 2, 3]);
+    assert!(read_metrics(&out).iter().all(|m| m.train_loss.is_finite()));
+
+    let p = load_predictor(&out, &Device::Cpu).unwrap();
+    let q = p.quality().unwrap();
+    assert_eq!(q.rho.len(), scans[0].n_neurons());
+    assert!(q
+        .rho
+        .iter()
+        .chain(&q.ceiling)
+        .all(|r| (-1.0..=1.0).contains(r)));
+    assert_eq!(p.snr_weights().unwrap().len(), scans[0].n_neurons());
+
+    // Another configuration in the same folder is refused, not mixed in.
+    let err = fit_predictor(
+        &scans[0],
+        &small_model(),
+        &short_fit(5),
+        &out,
+        &Device::Cpu,
+        &Silent,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("holds a fit of another scan or with other settings"),
+        "{err}"
+    );
+}
+
+#[test]
+fn targets_from_predictors_and_their_errors() {
+    let scans = synth_scans(30, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    fit(&scans[0], &a, 1);
+    fit(&scans[1], &b, 1);
+    let predictors = vec![
+        load_predictor(&a, &Device::Cpu).unwrap(),
+        load_predictor(&b, &Device::Cpu).unwrap(),
+    ];
+    let refs: Vec<&Scan> = scans.iter().collect();
+    let images = common_single_images(&refs).unwrap();
+    assert_eq!(images.ids.len(), 30);
+    let target = model_target(&predictors, &images, Weighting::Snr, &Device::Cpu, &Silent).unwrap();
+    let m = &target.matrix;
+    assert_eq!(m.n, 30);
+    for i in 0..m.n {
+        assert!((m.get(i, i) - 1.0).abs() < 1e-4);
+        for j in 0..m.n {
+            assert!((m.get(i, j) - m.get(j, i)).abs() < 1e-5);
+        }
+    }
+    let path = dir.path().join("target.npy");
+    save_target(&path, &target).unwrap();
+    let back = load_target(&path).unwrap();
+    assert_eq!(
+        back.meta.scans,
+        vec!["scan_1".to_string(), "scan_2".to_string()]
+    );
+    assert_eq!(back.meta.image_ids, images.ids);
+    let data = data_target(&refs, &images.ids, &Device::Cpu).unwrap();
+    assert_eq!(data.matrix.n, 30);
+
+    // A predictor applied to a scan with another neuron count.
+    let other = synthesize(
+        &SynthConfig {
+            scans: 1,
+            images: 30,
+            oracle: 6,
+            repeats: 4,
+            neurons: 40,
+            seed: 2,
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    let err = predictors[0].check_scan(&other[0]).unwrap_err().to_string();
+    assert!(err.contains("neurons but the predictor"), "{err}");
+    // Images of a size the core was not built for.
+    let err = predictors[0]
+        .predict_images(&[&[0.0; 100]], (10, 10), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("takes 36 x 64 images, not 10 x 10"), "{err}");
+    // Predictors whose image sets disagree.
+    let fewer = synth_scans(20, 2);
+    let err = common_single_images(&[&scans[0], &fewer[1]])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("image sets disagree"), "{err}");
+    // A checkpoint from another architecture.
+    let meta_path = a.join("meta.json");
+    let text = std::fs::read_to_string(&meta_path)
+        .unwrap()
+        .replace("\"channels\": 4", "\"channels\": 6");
+    std::fs::write(&meta_path, text).unwrap();
+    let err = load_predictor(&a, &Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("checkpoint of another architecture"), "{err}");
+}
