@@ -5,15 +5,14 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
+use crate::nn::readout_weights::ReadoutWeights;
 
-/// Learned masks (N, H*W), feature weights (C, N) and biases (N).
+/// Learned masks (N, H*W), feature weights and biases.
 pub struct FactorizedReadout {
     /// (N, H*W) spatial masks.
     pub masks: Tensor,
-    /// (C, N) feature weights.
-    pub features: Tensor,
-    /// (N) biases.
-    pub bias: Tensor,
+    /// Feature weights and biases.
+    pub weights: ReadoutWeights,
 }
 
 impl FactorizedReadout {
@@ -24,24 +23,13 @@ impl FactorizedReadout {
         (h, w): (usize, usize),
         vb: VarBuilder,
     ) -> Result<Self> {
+        let init = Init::Uniform {
+            lo: 0.0,
+            up: 1.0 / (h * w) as f64,
+        };
         Ok(FactorizedReadout {
-            masks: vb.get_with_hints(
-                (neurons, h * w),
-                "readout.masks",
-                Init::Uniform {
-                    lo: 0.0,
-                    up: 1.0 / (h * w) as f64,
-                },
-            )?,
-            features: vb.get_with_hints(
-                (channels, neurons),
-                "readout.features",
-                Init::Uniform {
-                    lo: 0.0,
-                    up: 1.0 / channels as f64,
-                },
-            )?,
-            bias: vb.get_with_hints(neurons, "readout.bias", Init::Const(0.0))?,
+            masks: vb.get_with_hints((neurons, h * w), "readout.masks", init)?,
+            weights: ReadoutWeights::new(neurons, channels, &vb)?,
         })
     }
 
@@ -50,7 +38,6 @@ impl FactorizedReadout {
         let (b, c, h, w) = features.dims4()?;
         let flat = features.reshape((b * c, h * w))?;
         let pooled = flat.matmul(&self.masks.t()?)?.reshape((b, c, ()))?; // (B, C, N)
-        let out = pooled.broadcast_mul(&self.features.unsqueeze(0)?)?.sum(1)?;
-        Ok(out.broadcast_add(&self.bias.unsqueeze(0)?)?)
+        self.weights.apply(&pooled)
     }
 }

@@ -12,6 +12,7 @@ use candle_core::{Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::{Error, Result};
+use crate::nn::readout_weights::ReadoutWeights;
 
 /// Samples `features` (B, C, H, W) bilinearly at `positions` (B, N, 2), each
 /// (x, y) in [-1, 1] (-1: first pixel centre, 1: last), clamped to the map.
@@ -80,33 +81,20 @@ pub fn bilinear_sample(features: &Tensor, positions: &Tensor) -> Result<Tensor> 
 pub struct GaussianReadout {
     /// (N, 2) positions in [-1, 1].
     pub positions: Tensor,
-    /// (C, N) feature weights.
-    pub features: Tensor,
-    /// (N) biases.
-    pub bias: Tensor,
+    /// Feature weights and biases.
+    pub weights: ReadoutWeights,
 }
 
 impl GaussianReadout {
     /// Positions uniform in [-init_range, init_range], small positive feature weights, zero biases.
     pub fn new(neurons: usize, channels: usize, init_range: f64, vb: VarBuilder) -> Result<Self> {
+        let init = Init::Uniform {
+            lo: -init_range,
+            up: init_range,
+        };
         Ok(GaussianReadout {
-            positions: vb.get_with_hints(
-                (neurons, 2),
-                "readout.positions",
-                Init::Uniform {
-                    lo: -init_range,
-                    up: init_range,
-                },
-            )?,
-            features: vb.get_with_hints(
-                (channels, neurons),
-                "readout.features",
-                Init::Uniform {
-                    lo: 0.0,
-                    up: 1.0 / channels as f64,
-                },
-            )?,
-            bias: vb.get_with_hints(neurons, "readout.bias", Init::Const(0.0))?,
+            positions: vb.get_with_hints((neurons, 2), "readout.positions", init)?,
+            weights: ReadoutWeights::new(neurons, channels, &vb)?,
         })
     }
 
@@ -118,11 +106,8 @@ impl GaussianReadout {
         if let Some(s) = shift {
             grid = grid.broadcast_add(&s.unsqueeze(1)?)?;
         }
-        let sampled = bilinear_sample(features, &grid.contiguous()?)?; // (B, C, N)
-        let out = sampled
-            .broadcast_mul(&self.features.unsqueeze(0)?)?
-            .sum(1)?;
-        Ok(out.broadcast_add(&self.bias.unsqueeze(0)?)?)
+        self.weights
+            .apply(&bilinear_sample(features, &grid.contiguous()?)?)
     }
 }
 

@@ -4,4 +4,5 @@ pub mod adam;
 pub mod factorized_readout;
 pub mod gaussian_readout;
 pub mod predictor;
+pub mod readout_weights;
 pub mod stacked_core;

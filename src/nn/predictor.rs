@@ -192,8 +192,8 @@ impl Predictor {
     /// Mean absolute readout feature weight (the sparsity penalty).
     pub fn readout_l1(&self) -> Result<Tensor> {
         let f = match &self.readout {
-            Readout::Gaussian(r) => &r.features,
-            Readout::Factorized(r) => &r.features,
+            Readout::Gaussian(r) => &r.weights.features,
+            Readout::Factorized(r) => &r.weights.features,
         };
         Ok(f.abs()?.mean_all()?)
     }

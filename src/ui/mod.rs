@@ -132,7 +132,10 @@ impl NeuregApp {
         self.similarity_view = Default::default();
         self.analysis = None;
         self.analysis_error = None;
-        self.analysis_job = None;
+        // An analysis of the old set of scans is no longer wanted.
+        if let Some(old) = self.analysis_job.take() {
+            old.status().cancel();
+        }
         if self.scans.is_empty() {
             return;
         }
