@@ -12,7 +12,9 @@ use neureg::progress::{Progress, Silent};
 use neureg::similarity::target::{
     common_single_images, data_target, load_target, model_target, save_target, Weighting,
 };
-use neureg::train::predictor::{fit_predictor, load_predictor, read_metrics, FitConfig};
+use neureg::train::predictor::{
+    fit_predictor, load_predictor, read_metrics, EpochMetrics, FitConfig, FitReport,
+};
 
 fn synth_scans(images: usize, seed: u64) -> Vec<Scan> {
     let c = SynthConfig {
@@ -61,17 +63,27 @@ impl Progress for StopAfter {
     }
 }
 
-fn fit(scan: &Scan, out: &Path, epochs: usize) {
+/// Fits the small model for at most `epochs` epochs, reporting to `progress` and `on_epoch`.
+fn fit_with(
+    scan: &Scan,
+    out: &Path,
+    epochs: usize,
+    progress: &dyn Progress,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> neureg::Result<FitReport> {
     fit_predictor(
         scan,
         &small_model(),
         &short_fit(epochs),
         out,
         &Device::Cpu,
-        &Silent,
-        &mut |_| {},
+        progress,
+        on_epoch,
     )
-    .unwrap();
+}
+
+fn fit(scan: &Scan, out: &Path, epochs: usize) {
+    fit_with(scan, out, epochs, &Silent, &mut |_| {}).unwrap();
 }
 
 #[test]
@@ -84,28 +96,10 @@ fn a_killed_fit_resumes_without_losing_or_repeating_epochs() {
         done: AtomicU64::new(0),
     };
     let mut seen = Vec::new();
-    fit_predictor(
-        &scans[0],
-        &small_model(),
-        &short_fit(3),
-        &out,
-        &Device::Cpu,
-        &stop,
-        &mut |m| seen.push(m.epoch),
-    )
-    .unwrap();
+    fit_with(&scans[0], &out, 3, &stop, &mut |m| seen.push(m.epoch)).unwrap();
     assert_eq!(seen, vec![1]);
     assert!(out.join("best.safetensors").is_file() && out.join("last.safetensors").is_file());
-    fit_predictor(
-        &scans[0],
-        &small_model(),
-        &short_fit(3),
-        &out,
-        &Device::Cpu,
-        &Silent,
-        &mut |m| seen.push(m.epoch),
-    )
-    .unwrap();
+    fit_with(&scans[0], &out, 3, &Silent, &mut |m| seen.push(m.epoch)).unwrap();
     assert_eq!(seen, vec![1, 2, 3]);
     let epochs: Vec<usize> = read_metrics(&out).iter().map(|m| m.epoch).collect();
     assert_eq!(epochs, vec![1, 2, 3]);
