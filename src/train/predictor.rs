@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -378,10 +378,10 @@ fn predict_trials(
     device: &Device,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(trials.len() * scan.n_neurons());
+    let scale = norm.response_scale(device)?;
     for chunk in trials.chunks(128) {
         let b = batch(scan, norm, chunk, device)?;
         let p = model.forward(&b.images, b.behavior.as_ref(), b.pupil.as_ref(), false)?;
-        let scale = Tensor::from_slice(&norm.response_std, (1, norm.response_std.len()), device)?;
         out.extend(p.broadcast_mul(&scale)?.flatten_all()?.to_vec1::<f32>()?);
     }
     Ok(out)
@@ -494,7 +494,7 @@ impl LoadedPredictor {
     ) -> Result<Vec<f32>> {
         self.check_images(shape)?;
         let norm = &self.meta.normalization;
-        let scale = Tensor::from_slice(&norm.response_std, (1, norm.response_std.len()), device)?;
+        let scale = norm.response_scale(device)?;
         let mut out = Vec::with_capacity(images.len() * self.meta.shape.neurons);
         for chunk in images.chunks(128) {
             let x = norm.images(chunk, shape, device)?;

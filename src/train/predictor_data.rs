@@ -110,6 +110,15 @@ impl Normalization {
         Ok(Tensor::from_vec(data, (pixels.len(), 1, h, w), device)?)
     }
 
+    /// (1, N) factors that take normalised predictions back to the response scale.
+    pub fn response_scale(&self, device: &Device) -> Result<Tensor> {
+        Ok(Tensor::from_slice(
+            &self.response_std,
+            (1, self.response_std.len()),
+            device,
+        )?)
+    }
+
     /// The behaviour and pupil inputs used for images that no trial showed: the training means.
     pub fn mean_inputs(
         &self,
