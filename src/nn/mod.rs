@@ -1,8 +1,10 @@
 //! Networks and their optimisers: the predictive model of SPEC 6.
 
 pub mod adam;
+pub mod conv;
 pub mod factorized_readout;
 pub mod gaussian_readout;
 pub mod predictor;
 pub mod readout_weights;
+pub mod seeded_init;
 pub mod stacked_core;

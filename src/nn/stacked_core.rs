@@ -3,7 +3,9 @@
 //! norm and ELU. Its output is every layer's output stacked along channels.
 
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{batch_norm, conv2d, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::{batch_norm, BatchNorm, BatchNormConfig, VarBuilder};
+
+use crate::nn::conv::{conv2d, Conv2d};
 
 use crate::error::Result;
 
@@ -28,15 +30,13 @@ impl StackedCore {
             } else {
                 (l * channels, hidden_kernel)
             };
-            let config = Conv2dConfig {
-                padding: k / 2,
-                ..Default::default()
-            };
-            let conv = conv2d(
+            let conv = Conv2d::new(
                 inputs,
                 channels,
                 k,
-                config,
+                1,
+                k / 2,
+                true,
                 vb.pp(format!("core.layer{l}.conv")),
             )?;
             let bn = batch_norm(
@@ -56,7 +56,7 @@ impl StackedCore {
     pub fn out_channels(&self) -> usize {
         self.blocks
             .iter()
-            .map(|(c, _)| c.weight().dim(0).unwrap_or(0))
+            .map(|(c, _)| c.weight.dim(0).unwrap_or(0))
             .sum()
     }
 
@@ -77,7 +77,7 @@ impl StackedCore {
 
     /// The first layer's kernels (C, 1, k, k), for the smoothness penalty.
     pub fn input_kernels(&self) -> Option<&Tensor> {
-        self.blocks.first().map(|(c, _)| c.weight())
+        self.blocks.first().map(|(c, _)| &c.weight)
     }
 }
 
@@ -89,6 +89,6 @@ pub fn laplace_penalty(kernels: &Tensor) -> Result<Tensor> {
         kernels.device(),
     )?;
     let flat = kernels.reshape((c * i, 1, k, k))?;
-    let filtered = flat.conv2d(&lap, 1, 1, 1, 1)?;
+    let filtered = conv2d(&flat, &lap, 1, 1)?;
     Ok((filtered.sqr()?.sum_all()? / (flat.sqr()?.sum_all()? + 1e-8)?)?)
 }

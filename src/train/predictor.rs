@@ -7,8 +7,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::Device;
+use candle_nn::VarMap;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use crate::data::{Scan, Tier};
 use crate::error::{Error, Result};
 use crate::nn::adam::Adam;
 use crate::nn::predictor::{ModelShape, Predictor, PredictorConfig};
+use crate::nn::seeded_init::seeded_var_builder;
 use crate::progress::Progress;
 use crate::similarity::compare::pearson;
 use crate::similarity::quality::{neuron_quality, NeuronQuality};
@@ -54,7 +55,7 @@ pub struct FitConfig {
     /// Explainable-variance fraction below which a neuron is flagged.
     #[arg(long, default_value_t = 0.05)]
     pub flag_below: f32,
-    /// Seed of the batch order.
+    /// Seed of the initial weights and the batch order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -188,7 +189,7 @@ pub fn fit_predictor(
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let vb = seeded_var_builder(&varmap, fit.seed, device);
     let model = Predictor::new(config, meta.shape, vb)?;
     let named_vars: Vec<(String, candle_core::Var)> = varmap
         .data()
@@ -412,7 +413,7 @@ pub fn load_predictor(dir: &Path, device: &Device) -> Result<LoadedPredictor> {
     let model = Predictor::new(
         &meta.config,
         meta.shape,
-        VarBuilder::from_varmap(&varmap, DType::F32, device),
+        seeded_var_builder(&varmap, 0, device),
     )?;
     let best = dir.join("best.safetensors");
     checkpoint::restore(&varmap, &checkpoint::load(&best, device)?, &best)?;
