@@ -71,7 +71,8 @@ pub struct Scan {
     pub images: BTreeMap<i64, Vec<f32>>,
     /// Optional neuron metadata.
     pub neurons: NeuronMeta,
-    /// T x N noise-free responses, present in synthetic scans (`meta/ground_truth/responses.npy`).
+    /// T x N noise-free responses to each trial's image at the mean behaviour with the eye centred,
+    /// present in synthetic scans (`meta/ground_truth/responses.npy`).
     pub ground_truth: Option<Vec<f32>>,
 }
 

@@ -6,9 +6,10 @@
 //! gain set by running speed and pupil size, and a receptive field that moves
 //! with the pupil centre. Trial-to-trial noise is Poisson on top of a gain
 //! fluctuation shared by the whole population. Several scans share the stimuli
-//! (and image ids) but have different neurons. The noise-free responses are
-//! written to `meta/ground_truth/responses.npy`, so that denoising can be
-//! checked against the truth. The same seed gives the same scans.
+//! (and image ids) but have different neurons. The ground truth, each trial's
+//! image seen at the mean behaviour with the eye centred and without trial
+//! noise, is written to `meta/ground_truth/responses.npy`, so that denoising
+//! can be checked against the truth. The same seed gives the same scans.
 
 use std::collections::BTreeMap;
 use std::f32::consts::PI;
@@ -349,6 +350,21 @@ fn simulate_scan(
         neuron.drive_std = s.max(1e-6);
     }
 
+    // The ground truth: each image's response at the mean behaviour with the eye centred, free of
+    // both trial noise and behavioural state (what the similarity of two images should reflect).
+    let standard: BTreeMap<i64, Vec<f32>> = centred
+        .iter()
+        .map(|(&id, img)| {
+            (
+                id,
+                neurons
+                    .iter()
+                    .map(|nr| nr.rate(img, c.width, 1.0))
+                    .collect(),
+            )
+        })
+        .collect();
+
     // Trials: every oracle image `repeats` times and every other image once, in random order.
     let mut trials: Vec<i64> = oracle_ids
         .iter()
@@ -409,10 +425,10 @@ fn simulate_scan(
         let run_z = (speed - 6.0) / 6.0;
         let pupil_z = (pupil - 20.0) / 4.0;
         let fluctuation = shared_gain.sample(rng) as f32;
+        ground_truth.extend_from_slice(&standard[id]);
         for neuron in &neurons {
             let gain = (neuron.running_gain * run_z + neuron.pupil_gain * pupil_z).exp();
             let mean = neuron.rate(&img, c.width, gain);
-            ground_truth.push(mean);
             let lambda = (mean * fluctuation).max(1e-6) as f64;
             let count = Poisson::new(lambda).map_or(0.0, |p| p.sample(rng)) as f32;
             responses.push(count);
