@@ -1,6 +1,9 @@
 //! The Gaussian readout of the predictive model (SPEC 6): one learned position
 //! per neuron on the core's feature map, sampled bilinearly, then a feature
-//! vector and a bias.
+//! vector and a bias. While training, each neuron reads at a point drawn
+//! from a Gaussian around its position with a learned spread (as
+//! neuralpredictors does), so that a neuron far from its receptive field
+//! still gets a useful gradient; evaluation reads at the position itself.
 //!
 //! candle has no `grid_sample`, so bilinear sampling is written here from
 //! `index_select` and element-wise ops: the corner indices are constants
@@ -81,28 +84,47 @@ pub fn bilinear_sample(features: &Tensor, positions: &Tensor) -> Result<Tensor> 
 pub struct GaussianReadout {
     /// (N, 2) positions in [-1, 1].
     pub positions: Tensor,
+    /// (N, 1) spread of the training-time sampling (its absolute value is used).
+    pub sigma: Tensor,
     /// Feature weights and biases.
     pub weights: ReadoutWeights,
 }
 
 impl GaussianReadout {
-    /// Positions uniform in [-init_range, init_range], small positive feature weights, zero biases.
-    pub fn new(neurons: usize, channels: usize, init_range: f64, vb: VarBuilder) -> Result<Self> {
+    /// Positions uniform in [-init_range, init_range], spread `init_sigma`, small positive feature
+    /// weights, zero biases.
+    pub fn new(
+        neurons: usize,
+        channels: usize,
+        init_range: f64,
+        init_sigma: f64,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let init = Init::Uniform {
             lo: -init_range,
             up: init_range,
         };
         Ok(GaussianReadout {
             positions: vb.get_with_hints((neurons, 2), "readout.positions", init)?,
+            sigma: vb.get_with_hints((neurons, 1), "readout.sigma", Init::Const(init_sigma))?,
             weights: ReadoutWeights::new(neurons, channels, &vb)?,
         })
     }
 
-    /// (B, N) linear responses to `features` (B, C, H, W), positions moved by `shift` (B, 2) if given.
-    pub fn forward(&self, features: &Tensor, shift: Option<&Tensor>) -> Result<Tensor> {
+    /// (B, N) linear responses to `features` (B, C, H, W), positions moved by `shift` (B, 2) if
+    /// given and, while training, by `noise` (B, N, 2, standard normal) times the spread.
+    pub fn forward(
+        &self,
+        features: &Tensor,
+        shift: Option<&Tensor>,
+        noise: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let b = features.dim(0)?;
         let n = self.positions.dim(0)?;
         let mut grid = self.positions.unsqueeze(0)?.broadcast_as((b, n, 2))?;
+        if let Some(z) = noise {
+            grid = (grid + z.broadcast_mul(&self.sigma.abs()?.unsqueeze(0)?)?)?;
+        }
         if let Some(s) = shift {
             grid = grid.broadcast_add(&s.unsqueeze(1)?)?;
         }

@@ -1,8 +1,13 @@
 //! The predictive model of SPEC 6: core, readout, shifter and modulator,
 //! mapping an image (plus behaviour and pupil centre) to every neuron of a scan.
 
+use std::sync::Mutex;
+
 use candle_core::{Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -80,6 +85,11 @@ enum Readout {
     Factorized(FactorizedReadout),
 }
 
+/// Initial readout positions are uniform in +-this (of the [-1, 1] map).
+const INIT_POSITION_RANGE: f64 = 0.5;
+/// Initial spread of the Gaussian readout's training-time sampling.
+const INIT_SIGMA: f64 = 0.4;
+
 /// Hidden units of the shifter and modulator MLPs.
 const SHIFTER_HIDDEN: usize = 5;
 const MODULATOR_HIDDEN: usize = 10;
@@ -94,6 +104,8 @@ pub struct Predictor {
     readout: Readout,
     shifter: Option<(Linear, Linear)>,
     modulator: Option<(Linear, Linear)>,
+    /// Draws the Gaussian readout's training-time sampling noise.
+    noise: Mutex<ChaCha8Rng>,
 }
 
 impl Predictor {
@@ -117,9 +129,13 @@ impl Predictor {
         )?;
         let c = core.out_channels();
         let readout = match config.readout {
-            ReadoutKind::Gaussian => {
-                Readout::Gaussian(GaussianReadout::new(shape.neurons, c, 0.5, vb.clone())?)
-            }
+            ReadoutKind::Gaussian => Readout::Gaussian(GaussianReadout::new(
+                shape.neurons,
+                c,
+                INIT_POSITION_RANGE,
+                INIT_SIGMA,
+                vb.clone(),
+            )?),
             ReadoutKind::Factorized => Readout::Factorized(FactorizedReadout::new(
                 shape.neurons,
                 c,
@@ -150,6 +166,7 @@ impl Predictor {
             readout,
             shifter,
             modulator,
+            noise: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
         })
     }
 
@@ -177,7 +194,12 @@ impl Predictor {
                     (Some((a, b)), Some(p)) => Some(b.forward(&a.forward(p)?.tanh()?)?.tanh()?),
                     _ => None,
                 };
-                r.forward(&features, shift.as_ref())?
+                let noise = if train {
+                    Some(self.readout_noise(features.dim(0)?, features.device())?)
+                } else {
+                    None
+                };
+                r.forward(&features, shift.as_ref(), noise.as_ref())?
             }
             Readout::Factorized(r) => r.forward(&features)?,
         };
@@ -187,6 +209,30 @@ impl Predictor {
             out = (out * gain)?;
         }
         Ok(out)
+    }
+
+    /// Restarts the readout's sampling noise from `seed` (the trainer does so every epoch, so that a
+    /// resumed fit draws what an unbroken one would).
+    pub fn reseed_noise(&self, seed: u64) {
+        if let Ok(mut rng) = self.noise.lock() {
+            *rng = ChaCha8Rng::seed_from_u64(seed);
+        }
+    }
+
+    /// (B, N, 2) standard normal draws.
+    fn readout_noise(&self, b: usize, device: &candle_core::Device) -> Result<Tensor> {
+        let count = b * self.shape.neurons * 2;
+        let values: Vec<f32> = match self.noise.lock() {
+            Ok(mut rng) => (0..count)
+                .map(|_| StandardNormal.sample(&mut *rng))
+                .collect(),
+            Err(_) => vec![0.0; count],
+        };
+        Ok(Tensor::from_vec(
+            values,
+            (b, self.shape.neurons, 2),
+            device,
+        )?)
     }
 
     /// Mean absolute readout feature weight (the sparsity penalty).
