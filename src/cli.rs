@@ -13,11 +13,12 @@ use crate::data::{load_scan, LoadOptions, Scan, Tier};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
 use crate::similarity::analysis::analyse_oracles;
+use crate::similarity::denoising::{denoising, target_vs_truth};
 use crate::similarity::target::{
     common_single_images, data_target, model_target, save_target, single_shown_images, Weighting,
 };
 use crate::similarity::weights::snr_weights;
-use crate::train::predictor::{fit_predictor, load_predictor, FitConfig};
+use crate::train::predictor::{fit_predictor, load_predictor, FitConfig, LoadedPredictor};
 
 /// neureg: learning from brains how to regularise machines. Without a subcommand it opens the window.
 #[derive(Debug, Parser)]
@@ -103,6 +104,20 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// How well the predictors denoise (Fig. 1D): model and single-trial similarity against the
+    /// oracle similarity and, on synthetic scans, against the noise-free similarity; also both
+    /// targets of the single-shown images against the noise-free similarity.
+    Denoising {
+        /// Predictor folders (from fit-predictor).
+        #[arg(long, required = true, num_args = 1..)]
+        predictors: Vec<PathBuf>,
+        /// Neuron weighting of Eq. 6.
+        #[arg(long, value_enum, default_value_t = Weighting::SnrRho)]
+        weighting: Weighting,
+        /// Also write the scatters and correlations to this JSON file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Write delta_scan and delta_repeat (Eq. 4, 5): counts, standard deviations, histograms.
     Variability {
         /// Scan folders or zips.
@@ -161,13 +176,7 @@ impl Drop for Bar {
 
 /// Runs a subcommand.
 pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::Result<()> {
-    let load = |paths: &[PathBuf]| -> anyhow::Result<Vec<Scan>> {
-        let bar = Bar::new();
-        paths
-            .iter()
-            .map(|p| Ok(load_scan(p, options, &bar)?))
-            .collect()
-    };
+    let load = |paths: &[PathBuf]| load_scans(paths, options);
     match command {
         Command::Synth {
             out,
@@ -253,16 +262,7 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             data,
             out,
         } => {
-            let loaded = predictors
-                .iter()
-                .map(|p| load_predictor(p, device))
-                .collect::<crate::Result<Vec<_>>>()?;
-            let scan_paths: Vec<PathBuf> =
-                loaded.iter().map(|p| p.meta.scan_path.clone()).collect();
-            let scans = load(&scan_paths)?;
-            for (p, s) in loaded.iter().zip(&scans) {
-                p.check_scan(s)?;
-            }
+            let (loaded, scans) = predictors_and_scans(&predictors, options, device)?;
             let refs: Vec<&Scan> = scans.iter().collect();
             let image_set = match &images {
                 Some(path) => single_shown_images(&load(std::slice::from_ref(path))?.remove(0)),
@@ -283,6 +283,48 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                 target.meta.scans.join(", ")
             );
         }
+        Command::Denoising {
+            predictors,
+            weighting,
+            json,
+        } => {
+            let (loaded, scans) = predictors_and_scans(&predictors, options, device)?;
+            let mut figures = Vec::new();
+            for (p, scan) in loaded.iter().zip(&scans) {
+                let d = denoising(p, scan, weighting, device)?;
+                let truth = match (&d.model_vs_truth, &d.single_vs_truth) {
+                    (Some(m), Some(s)) => format!(
+                        "; r(model, noise-free) = {:.3}, r(single trial, noise-free) = {:.3}",
+                        m.r, s.r
+                    ),
+                    _ => String::new(),
+                };
+                println!(
+                    "{} ({} oracle images): r(model, oracle) = {:.3}, r(single trial, oracle) = {:.3}{truth}",
+                    d.scan, d.images, d.model_vs_oracle.r, d.single_vs_oracle.r
+                );
+                figures.push(d);
+            }
+            let refs: Vec<&Scan> = scans.iter().collect();
+            let images = common_single_images(&refs)?;
+            let model = model_target(&loaded, &images, weighting, device, &Bar::new())?;
+            let data = data_target(&refs, &images.ids, device)?;
+            let r_model = target_vs_truth(&model.matrix, &images.ids, &refs, device)?;
+            let r_data = target_vs_truth(&data.matrix, &images.ids, &refs, device)?;
+            if let (Some(m), Some(d)) = (r_model, r_data) {
+                println!(
+                    "targets ({} single-shown images): r(Neural (model), noise-free) = {m:.3}, r(Neural (data), noise-free) = {d:.3}",
+                    images.ids.len()
+                );
+            }
+            if let Some(path) = json {
+                let value = serde_json::json!({
+                    "scans": figures,
+                    "targets": { "images": images.ids.len(), "model_vs_truth": r_model, "data_vs_truth": r_data },
+                });
+                write_atomic(&path, value.to_string().as_bytes())?;
+            }
+        }
         Command::Variability { scans, json } => {
             let scans = load(&scans)?;
             let refs: Vec<&Scan> = scans.iter().collect();
@@ -298,6 +340,33 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// Reads scans with a progress bar.
+fn load_scans(paths: &[PathBuf], options: LoadOptions) -> anyhow::Result<Vec<Scan>> {
+    let bar = Bar::new();
+    paths
+        .iter()
+        .map(|p| Ok(load_scan(p, options, &bar)?))
+        .collect()
+}
+
+/// The predictors in `dirs` and the scans they were fitted to, checked against each other.
+fn predictors_and_scans(
+    dirs: &[PathBuf],
+    options: LoadOptions,
+    device: &Device,
+) -> anyhow::Result<(Vec<LoadedPredictor>, Vec<Scan>)> {
+    let loaded = dirs
+        .iter()
+        .map(|p| load_predictor(p, device))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let scan_paths: Vec<PathBuf> = loaded.iter().map(|p| p.meta.scan_path.clone()).collect();
+    let scans = load_scans(&scan_paths, options)?;
+    for (p, s) in loaded.iter().zip(&scans) {
+        p.check_scan(s)?;
+    }
+    Ok((loaded, scans))
 }
 
 fn report_dropped(dropped: &[(String, usize)]) {

@@ -127,3 +127,53 @@ fn removing_a_scan_recomputes_the_analysis() {
     assert_eq!(a.oracles.len(), 1);
     assert_eq!(a.variability.delta_scan.count, 0);
 }
+
+#[test]
+fn predictor_tab_fits_shows_quality_and_builds_a_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = neureg::data::synth::SynthConfig {
+        scans: 1,
+        images: 40,
+        oracle: 5,
+        repeats: 3,
+        neurons: 12,
+        ..Default::default()
+    };
+    let paths =
+        neureg::data::synth::write_synthetic(&config, dir.path(), true, &neureg::progress::Silent)
+            .unwrap();
+    let mut h = harness(paths);
+    settle(&mut h);
+    h.get_by_label("Predictor").click();
+    h.run_steps(2);
+    {
+        let app = h.state_mut();
+        let (model, fit, folder) = app.predictor_view.settings_mut();
+        model.channels = 4;
+        model.layers = 2;
+        model.input_kernel = 5;
+        model.hidden_kernel = 3;
+        fit.max_epochs = 2;
+        *folder = dir.path().join("predictors").display().to_string();
+        app.export_dir = dir.path().join("exports");
+    }
+    h.get_by_label("Fit predictor").click();
+    h.run_steps(1);
+    settle(&mut h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert_eq!(h.state().fitted_predictors().len(), 1);
+    h.get_by_label_contains("scan_1: test correlation per neuron");
+    h.get_by_label_contains("Fig. 1D: 5 oracle images of scan_1");
+    h.get_by_label_contains("Against the noise-free similarity");
+    h.get_by_label("Readout positions over a stimulus");
+
+    h.get_by_label("Build target").click();
+    h.run_steps(1);
+    settle(&mut h);
+    let target = h.state().target.clone().expect("a target");
+    assert_eq!(target.target.matrix.n, 40);
+    assert!(target.path.is_file());
+    h.get_by_label("Similarity").click();
+    h.run_steps(3);
+    h.get_by_label_contains("Regularisation target: neural_model (40 images");
+}

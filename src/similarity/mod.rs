@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod compare;
+pub mod denoising;
 pub mod matrix;
 pub mod oracle;
 pub mod ordering;

@@ -2,6 +2,7 @@
 //! state and start jobs; every computation happens in the library on a worker thread.
 
 mod export;
+pub mod predictor_tab;
 mod scans_tab;
 mod similarity_tab;
 mod status_bar;
@@ -29,6 +30,8 @@ pub enum Tab {
     Scans,
     /// Oracle similarity, variability and extreme pairs.
     Similarity,
+    /// The denoising predictive model and the target.
+    Predictor,
 }
 
 /// A scan in the window, with its signal-to-noise weights.
@@ -64,6 +67,10 @@ pub struct NeuregApp {
     stimuli: StimulusTextures,
     scans_view: scans_tab::ScansView,
     similarity_view: similarity_tab::SimilarityView,
+    /// The Predictor tab's settings, jobs and fitted predictors.
+    pub predictor_view: predictor_tab::PredictorView,
+    /// The regularisation target built last, shown in the Similarity tab.
+    pub target: Option<Arc<predictor_tab::BuiltTarget>>,
     /// Where exports are written.
     pub export_dir: PathBuf,
 }
@@ -88,6 +95,8 @@ impl NeuregApp {
             stimuli: StimulusTextures::default(),
             scans_view: Default::default(),
             similarity_view: Default::default(),
+            predictor_view: Default::default(),
+            target: None,
             export_dir: PathBuf::from("neureg-exports"),
         }
     }
@@ -101,12 +110,24 @@ impl NeuregApp {
 
     /// Whether any job is still running.
     pub fn is_busy(&self) -> bool {
-        !self.pending.is_empty() || !self.loading.is_empty() || self.analysis_job.is_some()
+        !self.pending.is_empty()
+            || !self.loading.is_empty()
+            || self.analysis_job.is_some()
+            || self.predictor_view.is_busy()
     }
 
     /// The cell of the oracle matrices under the pointer (display order), if any.
     pub fn similarity_view_hovered(&self) -> Option<(usize, usize)> {
         self.similarity_view.hovered
+    }
+
+    /// The predictors fitted or opened in the Predictor tab: (scan, folder).
+    pub fn fitted_predictors(&self) -> Vec<(String, PathBuf)> {
+        self.predictor_view
+            .fitted
+            .iter()
+            .map(|f| (f.scan.name.clone(), f.dir.clone()))
+            .collect()
     }
 
     /// The pinned cell of the oracle matrices (display order), if any.
@@ -212,6 +233,7 @@ impl NeuregApp {
                 self.analysis_job = None;
             }
         }
+        predictor_tab::poll(self);
         self.jobs.retain(|j| !j.is_finished());
     }
 
@@ -239,6 +261,7 @@ impl NeuregApp {
                 ui.separator();
                 ui.selectable_value(&mut self.tab, Tab::Scans, "Scans");
                 ui.selectable_value(&mut self.tab, Tab::Similarity, "Similarity");
+                ui.selectable_value(&mut self.tab, Tab::Predictor, "Predictor");
             });
         });
         egui::Panel::bottom("status").show(ui, |ui| status_bar::show(self, ui));
@@ -247,6 +270,7 @@ impl NeuregApp {
             match self.tab {
                 Tab::Scans => scans_tab::show(self, ui),
                 Tab::Similarity => similarity_tab::show(self, ui),
+                Tab::Predictor => predictor_tab::show(self, ui),
             }
         });
     }

@@ -28,6 +28,8 @@ pub struct SimilarityView {
     pub pinned: Option<(usize, usize)>,
     /// The cell under the pointer in the last frame, in display order.
     pub hovered: Option<(usize, usize)>,
+    /// The target's texture and colour range, with the target it was made for (by address).
+    target_texture: Option<(usize, TextureHandle, f32)>,
 }
 
 /// The matrices shown, labelled: each scan's, then the mean.
@@ -89,6 +91,10 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
         }
         matrices_row(app, ui, &analysis);
         ui.separator();
+        if app.target.is_some() {
+            target(app, ui);
+            ui.separator();
+        }
         ui.columns(2, |cols| {
             variability(app, &mut cols[0], &analysis);
             extreme_pairs(app, &mut cols[1], &analysis);
@@ -151,6 +157,57 @@ fn matrices_row(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysi
         };
     }
     app.similarity_view.hovered = hovered;
+}
+
+/// The regularisation target built in the Predictor tab, in its own spectral order.
+fn target(app: &mut NeuregApp, ui: &mut egui::Ui) {
+    let Some(built) = app.target.clone() else {
+        return;
+    };
+    let key = Arc::as_ptr(&built) as usize;
+    let m = &built.target.matrix;
+    if app.similarity_view.target_texture.as_ref().map(|t| t.0) != Some(key) {
+        let vmax = shared_range([m]);
+        let texture = ui.ctx().load_texture(
+            "target",
+            matrix_image(&m.reordered(&built.order), vmax),
+            TextureOptions::NEAREST,
+        );
+        app.similarity_view.target_texture = Some((key, texture, vmax));
+    }
+    let Some((_, texture, vmax)) = app.similarity_view.target_texture.clone() else {
+        return;
+    };
+    let meta = &built.target.meta;
+    ui.strong(format!(
+        "Regularisation target: {} ({} images: {}), from {}",
+        meta.kind,
+        m.n,
+        meta.image_source,
+        meta.scans.join(", ")
+    ));
+    ui.horizontal_top(|ui| {
+        let r = heatmap(ui, &texture, m.n, 300.0, None, None);
+        colour_bar(ui, vmax, 300.0);
+        ui.vertical(|ui| {
+            ui.label(format!("Saved as {}", built.path.display()));
+            if let Some((row, col)) = r.hovered {
+                let (a, b) = (built.order[row], built.order[col]);
+                let (id_a, id_b) = (meta.image_ids[a], meta.image_ids[b]);
+                ui.label(format!(
+                    "image {id_a} × image {id_b}: S = {:+.4}",
+                    m.get(a, b)
+                ));
+                ui.horizontal(|ui| {
+                    for id in [id_a, id_b] {
+                        stimulus(app, ui, id, 180.0);
+                    }
+                });
+            } else {
+                ui.weak("Hover over a cell to see its two images.");
+            }
+        });
+    });
 }
 
 /// The two images of a cell and every matrix's value there.

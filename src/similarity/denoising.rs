@@ -1,0 +1,209 @@
+//! How well a predictor denoises (the paper's Fig. 1D): on a scan's oracle
+//! images, the model similarity (Eq. 6) and the single-trial similarity
+//! (Eq. 2, one repeat per image) each against the oracle similarity (Eq. 3),
+//! and, on synthetic scans, each against the similarity of the noise-free
+//! responses. A matrix closer to the truth than the single trials is a
+//! denoised one.
+
+use candle_core::Device;
+use serde::Serialize;
+
+use crate::data::Scan;
+use crate::error::{Error, Result};
+use crate::similarity::compare::pearson;
+use crate::similarity::matrix::{similarity_matrix, SimilarityMatrix};
+use crate::similarity::oracle::oracle_similarity;
+use crate::similarity::target::{neuron_weights, Weighting};
+use crate::similarity::weights::snr_weights;
+use crate::train::predictor::LoadedPredictor;
+
+/// One scatter of Fig. 1D: the entries above the diagonal of two matrices.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scatter {
+    /// What is on the horizontal axis.
+    pub x_label: String,
+    /// What is on the vertical axis.
+    pub y_label: String,
+    /// Horizontal values.
+    pub x: Vec<f32>,
+    /// Vertical values.
+    pub y: Vec<f32>,
+    /// Pearson r of the two.
+    pub r: f64,
+}
+
+impl Scatter {
+    /// The scatter of `y` against `x` (same size).
+    pub fn new(x_label: &str, x: &SimilarityMatrix, y_label: &str, y: &SimilarityMatrix) -> Self {
+        let (x, y) = (x.upper(), y.upper());
+        Scatter {
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            r: pearson(&x, &y),
+            x,
+            y,
+        }
+    }
+}
+
+/// Fig. 1D for one scan and its predictor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Denoising {
+    /// The scan.
+    pub scan: String,
+    /// Oracle images compared.
+    pub images: usize,
+    /// Model similarity against oracle similarity.
+    pub model_vs_oracle: Scatter,
+    /// Single-trial similarity against oracle similarity.
+    pub single_vs_oracle: Scatter,
+    /// Model similarity against the noise-free similarity (synthetic scans only).
+    pub model_vs_truth: Option<Scatter>,
+    /// Single-trial similarity against the noise-free similarity (synthetic scans only).
+    pub single_vs_truth: Option<Scatter>,
+}
+
+/// Rows (images x N) of `scan` for `ids`: the first trial of each, or the mean of `values` over all
+/// its trials when `average`.
+fn rows(scan: &Scan, values: &[f32], ids: &[i64], average: bool) -> Result<Vec<f32>> {
+    let n = scan.n_neurons();
+    let mut out = Vec::with_capacity(ids.len() * n);
+    for id in ids {
+        let trials: Vec<usize> = (0..scan.n_trials())
+            .filter(|&t| scan.image_ids[t] == *id)
+            .collect();
+        let Some(&first) = trials.first() else {
+            return Err(Error::analysis(
+                &scan.name,
+                format!("image {id} is not shown in this scan"),
+            ));
+        };
+        let used = if average { &trials[..] } else { &[first][..] };
+        let mut mean = vec![0f32; n];
+        for &t in used {
+            for (m, v) in mean.iter_mut().zip(&values[t * n..(t + 1) * n]) {
+                *m += v / used.len() as f32;
+            }
+        }
+        out.extend(mean);
+    }
+    Ok(out)
+}
+
+/// The similarity (Eq. 2, SNR weights) of the noise-free responses of `scan` to `ids` (each image's
+/// mean over its trials), or None when the scan carries no ground truth.
+pub fn truth_similarity(
+    scan: &Scan,
+    ids: &[i64],
+    snr: &[f32],
+    device: &Device,
+) -> Result<Option<SimilarityMatrix>> {
+    let Some(truth) = &scan.ground_truth else {
+        return Ok(None);
+    };
+    let r = rows(scan, truth, ids, true)?;
+    similarity_matrix(
+        &r,
+        ids.len(),
+        snr,
+        device,
+        &format!("noise-free similarity of {}", scan.name),
+    )
+    .map(Some)
+}
+
+/// Fig. 1D for `predictor` on the oracle images of `scan` (the scan it was fitted to).
+pub fn denoising(
+    predictor: &LoadedPredictor,
+    scan: &Scan,
+    weighting: Weighting,
+    device: &Device,
+) -> Result<Denoising> {
+    predictor.check_scan(scan)?;
+    let ids: Vec<i64> = scan.oracle_trials().keys().copied().collect();
+    if ids.len() < 3 {
+        return Err(Error::analysis(
+            &scan.name,
+            "Fig. 1D needs at least 3 repeated images",
+        ));
+    }
+    let snr = predictor.snr_weights()?;
+    let oracle = oracle_similarity(scan, &ids, &snr, device)?.matrix;
+    let single = similarity_matrix(
+        &rows(scan, &scan.responses, &ids, false)?,
+        ids.len(),
+        &snr,
+        device,
+        &format!("single-trial similarity of {}", scan.name),
+    )?;
+    let pixels: Vec<&[f32]> = ids.iter().map(|id| scan.images[id].as_slice()).collect();
+    let predictions = predictor.predict_images(&pixels, scan.image_shape, device)?;
+    let w = neuron_weights(&snr, &predictor.quality()?.rho, weighting);
+    let model = similarity_matrix(
+        &predictions,
+        ids.len(),
+        &w,
+        device,
+        &format!("model similarity of {}", scan.name),
+    )?;
+    let truth = truth_similarity(scan, &ids, &snr, device)?;
+    let against_truth = |label: &str, m: &SimilarityMatrix| {
+        truth
+            .as_ref()
+            .map(|t| Scatter::new("noise-free similarity", t, label, m))
+    };
+    Ok(Denoising {
+        scan: scan.name.clone(),
+        images: ids.len(),
+        model_vs_oracle: Scatter::new("oracle similarity", &oracle, "model similarity", &model),
+        single_vs_oracle: Scatter::new(
+            "oracle similarity",
+            &oracle,
+            "single-trial similarity",
+            &single,
+        ),
+        model_vs_truth: against_truth("model similarity", &model),
+        single_vs_truth: against_truth("single-trial similarity", &single),
+    })
+}
+
+/// Pearson r of a target over `ids` with the noise-free similarity of the same images (each scan's
+/// with its SNR weights, averaged over `scans`); None when a scan carries no ground truth.
+pub fn target_vs_truth(
+    target: &SimilarityMatrix,
+    ids: &[i64],
+    scans: &[&Scan],
+    device: &Device,
+) -> Result<Option<f64>> {
+    let mut matrices = Vec::with_capacity(scans.len());
+    for scan in scans {
+        let snr = snr_weights(scan, &scan.oracle_trials())?.weights;
+        match truth_similarity(scan, ids, &snr, device)? {
+            Some(m) => matrices.push(m),
+            None => return Ok(None),
+        }
+    }
+    Ok(SimilarityMatrix::mean(&matrices.iter().collect::<Vec<_>>())
+        .map(|truth| pearson(&truth.upper(), &target.upper())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scatter_takes_the_upper_triangle_and_its_correlation() {
+        let a = SimilarityMatrix {
+            n: 3,
+            values: vec![1., 0.1, 0.2, 0.1, 1., 0.3, 0.2, 0.3, 1.],
+        };
+        let b = SimilarityMatrix {
+            n: 3,
+            values: vec![1., 0.3, 0.2, 0.3, 1., 0.1, 0.2, 0.1, 1.],
+        };
+        let s = Scatter::new("a", &a, "b", &b);
+        assert_eq!(s.x, vec![0.1, 0.2, 0.3]);
+        assert_eq!(s.y, vec![0.3, 0.2, 0.1]);
+        assert!((s.r + 1.0).abs() < 1e-9);
+    }
+}
