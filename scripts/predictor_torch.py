@@ -10,6 +10,11 @@ normalisation (statistics of the train tier), reading the same scan zip.
         [--channels C] [--threads T]
 
 prints, per epoch, the training loss, the validation correlation and the seconds taken.
+
+    python3 scripts/predictor_torch.py --bench IMAGES NEURONS BATCH STEPS
+
+times STEPS training steps at BATCH on random 36 x 64 inputs with NEURONS neurons, and the
+prediction of IMAGES images, printing "step_seconds predict_seconds" (for benches/predictor.rs).
 Used by benches/predictor.rs (timing) and to check that a fit's quality is the model's and
 not neureg's implementation.
 """
@@ -87,7 +92,43 @@ def laplace(w):
     return F.conv2d(k, lap, padding=1).pow(2).sum() / (k.pow(2).sum() + 1e-8)
 
 
+def bench(images, neurons, batch, steps, channels=16):
+    torch.manual_seed(0)
+    model = Model(neurons, channels)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    x = torch.randn(batch, 1, 36, 64)
+    r = torch.rand(batch, neurons) * 2
+    b, pu = torch.randn(batch, 3).abs(), torch.randn(batch, 2)
+
+    def step():
+        pred = model(x, b, pu)
+        loss = (pred - r * torch.log(pred + 1e-8)).mean() + 0.001 * model.features.abs().mean() + 0.01 * laplace(model.convs[0].weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    model.train()
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    per_step = (time.perf_counter() - start) / steps
+    model.eval()
+    xs = torch.randn(images, 1, 36, 64)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for k in range(0, images, 128):
+            n = min(128, images - k)
+            model(xs[k:k + n], torch.ones(n, 3), torch.zeros(n, 2))
+    print(per_step, time.perf_counter() - start)
+
+
 def main():
+    import sys
+    if len(sys.argv) > 1 and sys.argv[1] == "--bench":
+        torch.set_num_threads(2)
+        bench(*map(int, sys.argv[2:6]))
+        return
     p = argparse.ArgumentParser()
     p.add_argument("scan")
     p.add_argument("--epochs", type=int, default=5)

@@ -2,7 +2,10 @@
 //! natural-image patches, written in the Sensorium layout.
 //!
 //! Each neuron is a simple cell (one Gabor filter, rectified) or a complex
-//! cell (energy of a quadrature Gabor pair), with an output nonlinearity, a
+//! cell (energy of a quadrature Gabor pair) of one of a few types (4
+//! orientations x 2 scales, simple cells at 4 phases): cell types shared
+//! across the visual field at random positions, which is what a convolutional
+//! core with a per-neuron readout assumes. Each has an output nonlinearity, a
 //! gain set by running speed and pupil size, and a receptive field that moves
 //! with the pupil centre. Trial-to-trial noise is Poisson on top of a gain
 //! fluctuation shared by the whole population. Several scans share the stimuli
@@ -218,15 +221,23 @@ impl Filter {
     }
 }
 
+/// Orientations of the filter types.
+const ORIENTATIONS: usize = 4;
+/// Envelope widths of the filter types, as fractions of the image height.
+const SCALES: [f32; 2] = [0.07, 0.11];
+/// Cycles per envelope sigma of every filter type.
+const CYCLES_PER_SIGMA: f32 = 0.55;
+
 fn random_neuron(c: &SynthConfig, rng: &mut ChaCha8Rng) -> Neuron {
     let (h, w) = (c.height as f32, c.width as f32);
-    let sigma = rng.random_range(0.06..0.14) * h;
+    // A filter type (orientation, scale, phase or complex) shared by many neurons across the field.
+    let sigma = SCALES[rng.random_range(0..SCALES.len())] * h;
+    let theta = rng.random_range(0..ORIENTATIONS) as f32 * PI / ORIENTATIONS as f32;
+    let freq = CYCLES_PER_SIGMA / sigma;
+    let phase = rng.random_range(0..4) as f32 * PI / 2.0;
+    let complex = rng.random::<f32>() < 0.4;
     let cy = rng.random_range(0.3 * h..0.7 * h);
     let cx = rng.random_range(0.25 * w..0.75 * w);
-    let theta = rng.random_range(0.0..PI);
-    let freq = rng.random_range(0.35..0.9) / sigma; // cycles per pixel: 0.35 to 0.9 cycles per sigma
-    let phase = rng.random_range(0.0..2.0 * PI);
-    let complex = rng.random::<f32>() < 0.4;
     let gabor = |phase: f32| {
         let r = (3.0 * sigma).ceil() as isize;
         let (yc, xc) = (cy.round() as isize, cx.round() as isize);
