@@ -15,7 +15,8 @@ use crate::progress::Progress;
 use crate::similarity::analysis::analyse_oracles;
 use crate::similarity::denoising::{denoising, target_vs_truth};
 use crate::similarity::target::{
-    common_single_images, data_target, model_target, save_target, single_shown_images, Weighting,
+    common_single_images, data_target, folder_images, model_target, save_target,
+    single_shown_images, Weighting,
 };
 use crate::similarity::weights::snr_weights;
 use crate::train::predictor::{fit_predictor, load_predictor, FitConfig, LoadedPredictor};
@@ -91,7 +92,9 @@ pub enum Command {
         /// Predictor folders (from fit-predictor).
         #[arg(long, required = true, num_args = 1..)]
         predictors: Vec<PathBuf>,
-        /// A scan whose single-shown images to use (default: those of the predictors' scans, which must agree).
+        /// A scan whose single-shown images to use, or a folder of PNG/JPEG images (resized to the
+        /// predictors' input; ids in file-name order). Default: the single-shown images of the
+        /// predictors' scans, which must agree.
         #[arg(long)]
         images: Option<PathBuf>,
         /// Neuron weighting of Eq. 6.
@@ -265,6 +268,16 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             let (loaded, scans) = predictors_and_scans(&predictors, options, device)?;
             let refs: Vec<&Scan> = scans.iter().collect();
             let image_set = match &images {
+                // A folder without the scan layout is a folder of images.
+                Some(path) if path.is_dir() && !path.join("data").is_dir() => {
+                    if data {
+                        anyhow::bail!(
+                            "the Neural (data) target needs images the scans showed, not {}",
+                            path.display()
+                        );
+                    }
+                    folder_images(path, scans[0].image_shape)?
+                }
                 Some(path) => single_shown_images(&load(std::slice::from_ref(path))?.remove(0)),
                 None => common_single_images(&refs)?,
             };

@@ -9,8 +9,10 @@ use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::data::Scan;
 use neureg::nn::predictor::PredictorConfig;
 use neureg::progress::{Progress, Silent};
+use neureg::similarity::denoising::target_vs_truth;
 use neureg::similarity::target::{
-    common_single_images, data_target, load_target, model_target, save_target, Weighting,
+    common_single_images, data_target, folder_images, load_target, model_target, save_target,
+    Weighting,
 };
 use neureg::train::predictor::{
     fit_predictor, load_predictor, read_metrics, EpochMetrics, FitConfig, FitReport,
@@ -166,6 +168,56 @@ fn targets_from_predictors_and_their_errors() {
     assert_eq!(back.meta.image_ids, images.ids);
     let data = data_target(&refs, &images.ids, &Device::Cpu).unwrap();
     assert_eq!(data.matrix.n, 30);
+
+    // Against the truth: a scan whose single-shown images got their noise-free responses (the
+    // repeated ones keep their noise, which the SNR weights need) gives r = 1; one without ground
+    // truth gives none.
+    let mut clean = scans[0].clone();
+    let n = clean.n_neurons();
+    let truth = clean.ground_truth.clone().unwrap();
+    for t in 0..clean.n_trials() {
+        if images.ids.contains(&clean.image_ids[t]) {
+            clean.responses[t * n..(t + 1) * n].copy_from_slice(&truth[t * n..(t + 1) * n]);
+        }
+    }
+    let clean_data = data_target(&[&clean], &images.ids, &Device::Cpu).unwrap();
+    let r = target_vs_truth(&clean_data.matrix, &images.ids, &[&clean], &Device::Cpu)
+        .unwrap()
+        .unwrap();
+    assert!((r - 1.0).abs() < 1e-5, "{r}");
+    let r = target_vs_truth(&target.matrix, &images.ids, &refs, &Device::Cpu)
+        .unwrap()
+        .unwrap();
+    assert!((-1.0..=1.0).contains(&r));
+    clean.ground_truth = None;
+    assert!(
+        target_vs_truth(&data.matrix, &images.ids, &[&clean], &Device::Cpu)
+            .unwrap()
+            .is_none()
+    );
+
+    // A folder of images: PNG and JPEG of any size and colour, other files ignored.
+    let folder = dir.path().join("photos");
+    std::fs::create_dir(&folder).unwrap();
+    image::RgbImage::from_fn(80, 50, |x, y| image::Rgb([x as u8 * 3, y as u8 * 5, 7]))
+        .save(folder.join("b.png"))
+        .unwrap();
+    image::GrayImage::from_fn(64, 36, |x, _| image::Luma([x as u8 * 4]))
+        .save(folder.join("a.jpg"))
+        .unwrap();
+    std::fs::write(folder.join("notes.txt"), "not an image").unwrap();
+    let set = folder_images(&folder, (36, 64)).unwrap();
+    assert_eq!(set.ids, vec![0, 1]);
+    assert!(set.source.contains("a.jpg, b.png"), "{}", set.source);
+    assert!(set.pixels.iter().all(|p| p.len() == 36 * 64));
+    let t = model_target(&predictors, &set, Weighting::SnrRho, &Device::Cpu, &Silent).unwrap();
+    assert_eq!(t.matrix.n, 2);
+    std::fs::write(folder.join("c.png"), b"truncated").unwrap();
+    let err = folder_images(&folder, (36, 64)).unwrap_err().to_string();
+    assert!(
+        err.contains("c.png") && err.contains("not a readable image"),
+        "{err}"
+    );
 
     // A predictor applied to a scan with another neuron count.
     let other = synthesize(

@@ -67,6 +67,59 @@ pub fn single_shown_images(scan: &Scan) -> ImageSet {
     }
 }
 
+/// The images of a folder (PNG and JPEG files, sorted by name), as grayscale (luminance, 0-255)
+/// resized to `shape`; ids are their positions in that order.
+pub fn folder_images(dir: &Path, shape: (usize, usize)) -> Result<ImageSet> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+        })
+        .collect();
+    files.sort();
+    if files.len() < 2 {
+        return Err(Error::file(
+            dir.display(),
+            format!(
+                "holds {} PNG or JPEG images; a target needs at least two",
+                files.len()
+            ),
+        ));
+    }
+    let (h, w) = shape;
+    let mut pixels = Vec::with_capacity(files.len());
+    for f in &files {
+        let img = image::open(f)
+            .map_err(|e| Error::file(f.display(), format!("not a readable image: {e}")))?
+            .to_luma8();
+        let resized = image::imageops::resize(
+            &img,
+            w as u32,
+            h as u32,
+            image::imageops::FilterType::Triangle,
+        );
+        pixels.push(resized.pixels().map(|p| p.0[0] as f32).collect());
+    }
+    Ok(ImageSet {
+        ids: (0..files.len() as i64).collect(),
+        shape,
+        pixels,
+        source: format!(
+            "{} images in {} (ids in file-name order: {})",
+            files.len(),
+            dir.display(),
+            files
+                .iter()
+                .filter_map(|f| f.file_name().and_then(|n| n.to_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
 /// The image set shared by `scans`: their single-shown images, which must agree.
 pub fn common_single_images(scans: &[&Scan]) -> Result<ImageSet> {
     let first = scans
