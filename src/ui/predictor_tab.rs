@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use candle_core::Device;
-use eframe::egui::{self, Color32, Rect, Sense, TextureOptions};
+use eframe::egui::{self, Color32, Rect, Sense};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points, VLine};
 
-use super::widgets::stimulus::gray_image;
 use super::NeuregApp;
 use crate::data::Scan;
 use crate::jobs::Job;
@@ -416,20 +415,17 @@ fn positions(app: &mut NeuregApp, ui: &mut egui::Ui) {
     let Some(f) = app.predictor_view.fitted.get(app.predictor_view.shown) else {
         return;
     };
+    let scan = f.scan.clone();
     ui.strong("Readout positions over a stimulus");
     let Some(pos) = &f.positions else {
         ui.weak("This predictor has a factorised readout: no positions.");
         return;
     };
-    let Some((&id, pixels)) = f.scan.images.iter().next() else {
+    let Some((&id, pixels)) = scan.images.iter().next() else {
         return;
     };
-    let (h, w) = f.scan.image_shape;
-    let texture = ui.ctx().load_texture(
-        format!("positions-{id}"),
-        gray_image(pixels, (h, w)),
-        TextureOptions::LINEAR,
-    );
+    let (h, w) = scan.image_shape;
+    let texture = app.stimuli.get(ui.ctx(), id, pixels, (h, w));
     let width = ui.available_width().min(520.0);
     let (rect, _) = ui.allocate_exact_size(
         egui::vec2(width, width * h as f32 / w as f32),
@@ -451,7 +447,7 @@ fn positions(app: &mut NeuregApp, ui: &mut egui::Ui) {
     ui.weak(format!(
         "{} neurons of {}, image {id}",
         pos.len(),
-        f.scan.name
+        scan.name
     ));
 }
 
