@@ -167,7 +167,8 @@ fn target(app: &mut NeuregApp, ui: &mut egui::Ui) {
     let key = Arc::as_ptr(&built) as usize;
     let m = &built.target.matrix;
     if app.similarity_view.target_texture.as_ref().map(|t| t.0) != Some(key) {
-        let vmax = shared_range([m]);
+        // The range of the entries off the diagonal (the diagonal is 1 by construction).
+        let vmax = m.upper().iter().fold(1e-6f32, |a, v| a.max(v.abs()));
         let texture = ui.ctx().load_texture(
             "target",
             matrix_image(&m.reordered(&built.order), vmax),
