@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::error::{Error, Result};
+
 /// The data split a trial belongs to (Sensorium's `tiers.npy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +93,33 @@ impl Scan {
     pub fn response(&self, t: usize) -> &[f32] {
         let n = self.n_neurons();
         &self.responses[t * n..(t + 1) * n]
+    }
+
+    /// Rows (images x N) of `values` (T x N, e.g. the responses) for `ids`: each image's first
+    /// trial, or the mean over all its trials when `average`.
+    pub fn rows_for_images(&self, values: &[f32], ids: &[i64], average: bool) -> Result<Vec<f32>> {
+        let n = self.n_neurons();
+        let mut out = Vec::with_capacity(ids.len() * n);
+        for id in ids {
+            let trials: Vec<usize> = (0..self.n_trials())
+                .filter(|&t| self.image_ids[t] == *id)
+                .collect();
+            let Some(&first) = trials.first() else {
+                return Err(Error::analysis(
+                    &self.name,
+                    format!("image {id} is not shown in this scan"),
+                ));
+            };
+            let used = if average { &trials[..] } else { &[first][..] };
+            let mut mean = vec![0f32; n];
+            for &t in used {
+                for (m, v) in mean.iter_mut().zip(&values[t * n..(t + 1) * n]) {
+                    *m += v / used.len() as f32;
+                }
+            }
+            out.extend(mean);
+        }
+        Ok(out)
     }
 
     /// The image with this id, if the scan showed it.

@@ -63,33 +63,6 @@ pub struct Denoising {
     pub single_vs_truth: Option<Scatter>,
 }
 
-/// Rows (images x N) of `scan` for `ids`: the first trial of each, or the mean of `values` over all
-/// its trials when `average`.
-fn rows(scan: &Scan, values: &[f32], ids: &[i64], average: bool) -> Result<Vec<f32>> {
-    let n = scan.n_neurons();
-    let mut out = Vec::with_capacity(ids.len() * n);
-    for id in ids {
-        let trials: Vec<usize> = (0..scan.n_trials())
-            .filter(|&t| scan.image_ids[t] == *id)
-            .collect();
-        let Some(&first) = trials.first() else {
-            return Err(Error::analysis(
-                &scan.name,
-                format!("image {id} is not shown in this scan"),
-            ));
-        };
-        let used = if average { &trials[..] } else { &[first][..] };
-        let mut mean = vec![0f32; n];
-        for &t in used {
-            for (m, v) in mean.iter_mut().zip(&values[t * n..(t + 1) * n]) {
-                *m += v / used.len() as f32;
-            }
-        }
-        out.extend(mean);
-    }
-    Ok(out)
-}
-
 /// The similarity (Eq. 2, SNR weights) of the noise-free responses of `scan` to `ids` (each image's
 /// mean over its trials), or None when the scan carries no ground truth.
 pub fn truth_similarity(
@@ -101,7 +74,7 @@ pub fn truth_similarity(
     let Some(truth) = &scan.ground_truth else {
         return Ok(None);
     };
-    let r = rows(scan, truth, ids, true)?;
+    let r = scan.rows_for_images(truth, ids, true)?;
     similarity_matrix(
         &r,
         ids.len(),
@@ -130,7 +103,7 @@ pub fn denoising(
     let snr = predictor.snr_weights()?;
     let oracle = oracle_similarity(scan, &ids, &snr, device)?.matrix;
     let single = similarity_matrix(
-        &rows(scan, &scan.responses, &ids, false)?,
+        &scan.rows_for_images(&scan.responses, &ids, false)?,
         ids.len(),
         &snr,
         device,

@@ -242,16 +242,7 @@ pub fn data_target(scans: &[&Scan], ids: &[i64], device: &Device) -> Result<Targ
     let mut matrices = Vec::with_capacity(scans.len());
     for scan in scans {
         let w = crate::similarity::weights::snr_weights(scan, &scan.oracle_trials())?;
-        let mut rows = Vec::with_capacity(ids.len() * scan.n_neurons());
-        for id in ids {
-            let t = scan.image_ids.iter().position(|i| i == id).ok_or_else(|| {
-                Error::analysis(
-                    &scan.name,
-                    format!("image {id} of the target is not shown in this scan"),
-                )
-            })?;
-            rows.extend_from_slice(scan.response(t));
-        }
+        let rows = scan.rows_for_images(&scan.responses, ids, false)?;
         matrices.push(similarity_matrix(
             &rows,
             ids.len(),
