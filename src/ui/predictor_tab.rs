@@ -22,7 +22,7 @@ use crate::similarity::target::{
 };
 use crate::similarity::variability::Histogram;
 use crate::train::predictor::{
-    fit_predictor, load_predictor, read_metrics, EpochMetrics, FitConfig,
+    fit_predictor, load_predictor, read_metrics, EpochMetrics, FitConfig, LoadedPredictor,
 };
 
 /// A fitted predictor as the tab shows it.
@@ -98,16 +98,14 @@ impl PredictorView {
     }
 }
 
-/// Reads back a predictor folder for `scan`: quality, positions and Fig. 1D.
-fn inspect(dir: PathBuf, scan: Arc<Scan>, device: &Device) -> crate::Result<Fitted> {
-    let loaded = load_predictor(&dir, device)?;
-    let d = denoising(&loaded, &scan, Weighting::SnrRho, device)?;
+/// What the tab shows of a loaded predictor of `scan`: quality, positions and Fig. 1D.
+fn inspect(loaded: &LoadedPredictor, scan: Arc<Scan>, device: &Device) -> crate::Result<Fitted> {
     Ok(Fitted {
-        metrics: read_metrics(&dir),
+        metrics: read_metrics(&loaded.dir),
         quality: loaded.quality()?,
         positions: loaded.model.readout_positions(),
-        denoising: d,
-        dir,
+        denoising: denoising(loaded, &scan, Weighting::SnrRho, device)?,
+        dir: loaded.dir.clone(),
         scan,
     })
 }
@@ -265,7 +263,7 @@ fn start_fit(app: &mut NeuregApp) {
     }
     let job = Job::spawn(
         &format!("fitting {}", scan.name),
-        app.repaint.clone().unwrap_or_else(|| Arc::new(|| {})),
+        app.repaint_fn(),
         move |progress| {
             let mut on_epoch = |m: &EpochMetrics| {
                 if let Ok(mut l) = live.lock() {
@@ -274,7 +272,7 @@ fn start_fit(app: &mut NeuregApp) {
             };
             fit_predictor(&scan, &config, &fit, &dir, &device, progress, &mut on_epoch)?;
             progress.stage("Fig. 1D", 1);
-            inspect(dir, scan, &device)
+            inspect(&load_predictor(&dir, &device)?, scan, &device)
         },
     );
     app.jobs.push(job.status());
@@ -287,9 +285,10 @@ fn open_predictor(app: &mut NeuregApp) {
     let scans: Vec<Arc<Scan>> = app.scans.iter().map(|s| s.scan.clone()).collect();
     let job = Job::spawn(
         &format!("opening {}", dir.display()),
-        app.repaint.clone().unwrap_or_else(|| Arc::new(|| {})),
+        app.repaint_fn(),
         move |_| {
-            let meta = load_predictor(&dir, &device)?.meta;
+            let loaded = load_predictor(&dir, &device)?;
+            let meta = &loaded.meta;
             let scan = scans
                 .into_iter()
                 .find(|s| s.name == meta.scan && s.unit_ids == meta.unit_ids)
@@ -303,7 +302,7 @@ fn open_predictor(app: &mut NeuregApp) {
                         ),
                     )
                 })?;
-            inspect(dir, scan, &device)
+            inspect(&loaded, scan, &device)
         },
     );
     app.jobs.push(job.status());
@@ -316,29 +315,25 @@ fn build_target(app: &mut NeuregApp) {
     let scans: Vec<Arc<Scan>> = view.fitted.iter().map(|f| f.scan.clone()).collect();
     let path = app.export_dir.join("target_neural_model.npy");
     let device = app.device.clone();
-    let job = Job::spawn(
-        "building the target",
-        app.repaint.clone().unwrap_or_else(|| Arc::new(|| {})),
-        move |progress| {
-            let predictors = dirs
-                .iter()
-                .map(|d| load_predictor(d, &device))
-                .collect::<crate::Result<Vec<_>>>()?;
-            let refs: Vec<&Scan> = scans.iter().map(|s| s.as_ref()).collect();
-            let images = common_single_images(&refs)?;
-            let target = model_target(&predictors, &images, Weighting::SnrRho, &device, progress)?;
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| crate::Error::io(parent, e))?;
-            }
-            save_target(&path, &target)?;
-            let order = spectral_order(&target.matrix);
-            Ok(BuiltTarget {
-                target,
-                order,
-                path,
-            })
-        },
-    );
+    let job = Job::spawn("building the target", app.repaint_fn(), move |progress| {
+        let predictors = dirs
+            .iter()
+            .map(|d| load_predictor(d, &device))
+            .collect::<crate::Result<Vec<_>>>()?;
+        let refs: Vec<&Scan> = scans.iter().map(|s| s.as_ref()).collect();
+        let images = common_single_images(&refs)?;
+        let target = model_target(&predictors, &images, Weighting::SnrRho, &device, progress)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| crate::Error::io(parent, e))?;
+        }
+        save_target(&path, &target)?;
+        let order = spectral_order(&target.matrix);
+        Ok(BuiltTarget {
+            target,
+            order,
+            path,
+        })
+    });
     app.jobs.push(job.status());
     app.predictor_view.target_job = Some(job);
 }
