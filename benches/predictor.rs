@@ -15,6 +15,7 @@ use candle_nn::VarMap;
 use neureg::nn::adam::Adam;
 use neureg::nn::predictor::{ModelShape, Predictor, PredictorConfig};
 use neureg::nn::seeded_init::seeded_var_builder;
+use neureg::train::predictor::{training_loss, FitConfig};
 
 const H: usize = 36;
 const W: usize = 64;
@@ -54,9 +55,7 @@ fn neureg(
     let msg = |e: neureg::Error| candle_core::Error::Msg(e.to_string());
     let mut step = || -> candle_core::Result<()> {
         let pred = model.forward(&x, Some(&b), Some(&p), true).map_err(msg)?;
-        let poisson = (&pred - (&r * (&pred + 1e-8)?.log()?)?)?.mean_all()?;
-        let loss = ((poisson + (model.readout_l1().map_err(msg)? * 0.001)?)?
-            + (model.smoothness().map_err(msg)? * 0.01)?)?;
+        let loss = training_loss(&model, &pred, &r, &FitConfig::default()).map_err(msg)?;
         adam.backward_step(&loss).map_err(msg)
     };
     step()?;

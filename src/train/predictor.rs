@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -254,9 +254,7 @@ pub fn fit_predictor(
             }
             let b = batch(scan, norm, chunk, device)?;
             let pred = model.forward(&b.images, b.behavior.as_ref(), b.pupil.as_ref(), true)?;
-            let poisson = (&pred - (&b.responses * (&pred + POISSON_EPS)?.log()?)?)?.mean_all()?;
-            let loss = ((poisson + (model.readout_l1()? * fit.gamma_readout)?)?
-                + (model.smoothness()? * fit.gamma_input)?)?;
+            let loss = training_loss(&model, &pred, &b.responses, fit)?;
             let value = loss.to_scalar::<f32>()? as f64;
             if !value.is_finite() {
                 return Err(Error::analysis(&scan.name, format!("the training loss became {value} in epoch {epoch}; try a lower learning rate")));
@@ -317,6 +315,19 @@ pub fn fit_predictor(
         best_correlation: state.best_correlation,
         quality,
     })
+}
+
+/// The loss a fit minimises: the Poisson loss of the predictions `pred` against `responses`, plus the
+/// readout sparsity and core smoothness penalties weighted as `fit` says.
+pub fn training_loss(
+    model: &Predictor,
+    pred: &Tensor,
+    responses: &Tensor,
+    fit: &FitConfig,
+) -> Result<Tensor> {
+    let poisson = (pred - (responses * (pred + POISSON_EPS)?.log()?)?)?.mean_all()?;
+    Ok(((poisson + (model.readout_l1()? * fit.gamma_readout)?)?
+        + (model.smoothness()? * fit.gamma_input)?)?)
 }
 
 fn append_metrics(path: &Path, m: &EpochMetrics) -> Result<()> {
