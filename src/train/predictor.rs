@@ -83,7 +83,7 @@ impl Default for FitConfig {
 pub struct PredictorMeta {
     /// The scan it was fitted to.
     pub scan: String,
-    /// Where that scan was read from.
+    /// Where that scan was read from (absolute when it could be resolved).
     pub scan_path: PathBuf,
     /// The scan's neurons, in the model's output order.
     pub unit_ids: Vec<i64>,
@@ -181,7 +181,8 @@ pub fn fit_predictor(
     }
     let meta = PredictorMeta {
         scan: scan.name.clone(),
-        scan_path: scan.source.clone(),
+        // Absolute, so that `neureg target` and the window find the scan from any working folder.
+        scan_path: std::fs::canonicalize(&scan.source).unwrap_or_else(|_| scan.source.clone()),
         unit_ids: scan.unit_ids.clone(),
         config: config.clone(),
         fit: fit.clone(),
