@@ -13,7 +13,7 @@ use crate::data::{load_scan, LoadOptions, Scan, Tier};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
 use crate::similarity::analysis::analyse_oracles;
-use crate::similarity::denoising::{denoising, target_vs_truth};
+use crate::similarity::denoising::{denoising, targets_vs_truth};
 use crate::similarity::target::{
     common_single_images, data_target, folder_images, model_target, save_target,
     single_shown_images, Weighting,
@@ -322,8 +322,8 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             let images = common_single_images(&refs)?;
             let model = model_target(&loaded, &images, weighting, device, &Bar::new())?;
             let data = data_target(&refs, &images.ids, device)?;
-            let r_model = target_vs_truth(&model.matrix, &images.ids, &refs, device)?;
-            let r_data = target_vs_truth(&data.matrix, &images.ids, &refs, device)?;
+            let r = targets_vs_truth(&[&model.matrix, &data.matrix], &images.ids, &refs, device)?;
+            let (r_model, r_data) = (r.as_ref().map(|r| r[0]), r.as_ref().map(|r| r[1]));
             if let (Some(m), Some(d)) = (r_model, r_data) {
                 println!(
                     "targets ({} single-shown images): r(Neural (model), noise-free) = {m:.3}, r(Neural (data), noise-free) = {d:.3}",

@@ -9,7 +9,7 @@ use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::data::Scan;
 use neureg::nn::predictor::PredictorConfig;
 use neureg::progress::{Progress, Silent};
-use neureg::similarity::denoising::target_vs_truth;
+use neureg::similarity::denoising::targets_vs_truth;
 use neureg::similarity::target::{
     common_single_images, data_target, folder_images, load_target, model_target, save_target,
     Weighting,
@@ -181,17 +181,17 @@ fn targets_from_predictors_and_their_errors() {
         }
     }
     let clean_data = data_target(&[&clean], &images.ids, &Device::Cpu).unwrap();
-    let r = target_vs_truth(&clean_data.matrix, &images.ids, &[&clean], &Device::Cpu)
+    let r = targets_vs_truth(&[&clean_data.matrix], &images.ids, &[&clean], &Device::Cpu)
         .unwrap()
-        .unwrap();
+        .unwrap()[0];
     assert!((r - 1.0).abs() < 1e-5, "{r}");
-    let r = target_vs_truth(&target.matrix, &images.ids, &refs, &Device::Cpu)
+    let r = targets_vs_truth(&[&target.matrix], &images.ids, &refs, &Device::Cpu)
         .unwrap()
-        .unwrap();
+        .unwrap()[0];
     assert!((-1.0..=1.0).contains(&r));
     clean.ground_truth = None;
     assert!(
-        target_vs_truth(&data.matrix, &images.ids, &[&clean], &Device::Cpu)
+        targets_vs_truth(&[&data.matrix], &images.ids, &[&clean], &Device::Cpu)
             .unwrap()
             .is_none()
     );

@@ -16,7 +16,7 @@ use candle_core::Device;
 use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::nn::predictor::PredictorConfig;
 use neureg::progress::Silent;
-use neureg::similarity::denoising::target_vs_truth;
+use neureg::similarity::denoising::targets_vs_truth;
 use neureg::similarity::target::{data_target, model_target, single_shown_images, Weighting};
 use neureg::train::predictor::{fit_predictor, load_predictor, FitConfig};
 
@@ -55,12 +55,15 @@ fn model_target_is_closer_to_the_truth_than_single_trials() {
     let images = single_shown_images(&scan);
     let model = model_target(&[predictor], &images, Weighting::SnrRho, &device, &Silent).unwrap();
     let data = data_target(&[&scan], &images.ids, &device).unwrap();
-    let r_model = target_vs_truth(&model.matrix, &images.ids, &[&scan], &device)
-        .unwrap()
-        .unwrap();
-    let r_data = target_vs_truth(&data.matrix, &images.ids, &[&scan], &device)
-        .unwrap()
-        .unwrap();
+    let r = targets_vs_truth(
+        &[&model.matrix, &data.matrix],
+        &images.ids,
+        &[&scan],
+        &device,
+    )
+    .unwrap()
+    .unwrap();
+    let (r_model, r_data) = (r[0], r[1]);
     eprintln!(
         "r(Neural (model), noise-free) = {r_model:.3}, r(Neural (data), noise-free) = {r_data:.3}"
     );

@@ -140,14 +140,15 @@ pub fn denoising(
     })
 }
 
-/// Pearson r of a target over `ids` with the noise-free similarity of the same images (each scan's
-/// with its SNR weights, averaged over `scans`); None when a scan carries no ground truth.
-pub fn target_vs_truth(
-    target: &SimilarityMatrix,
+/// Pearson r of each target over `ids` with the noise-free similarity of the same images (each
+/// scan's with its SNR weights, averaged over `scans`, computed once for all the targets); None when
+/// a scan carries no ground truth.
+pub fn targets_vs_truth(
+    targets: &[&SimilarityMatrix],
     ids: &[i64],
     scans: &[&Scan],
     device: &Device,
-) -> Result<Option<f64>> {
+) -> Result<Option<Vec<f64>>> {
     let mut matrices = Vec::with_capacity(scans.len());
     for scan in scans {
         let snr = snr_weights(scan, &scan.oracle_trials())?.weights;
@@ -156,8 +157,15 @@ pub fn target_vs_truth(
             None => return Ok(None),
         }
     }
-    Ok(SimilarityMatrix::mean(&matrices.iter().collect::<Vec<_>>())
-        .map(|truth| pearson(&truth.upper(), &target.upper())))
+    Ok(
+        SimilarityMatrix::mean(&matrices.iter().collect::<Vec<_>>()).map(|truth| {
+            let truth = truth.upper();
+            targets
+                .iter()
+                .map(|t| pearson(&truth, &t.upper()))
+                .collect()
+        }),
+    )
 }
 
 #[cfg(test)]
