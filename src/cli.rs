@@ -12,6 +12,8 @@ use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, LoadOptions, Scan, Tier};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
+use crate::runs::store::run_dir;
+use crate::runs::{MetricEvent, RunConfig};
 use crate::similarity::analysis::analyse_oracles;
 use crate::similarity::denoising::{denoising, targets_vs_truth};
 use crate::similarity::target::{
@@ -19,6 +21,7 @@ use crate::similarity::target::{
     single_shown_images, Weighting,
 };
 use crate::similarity::weights::snr_weights;
+use crate::train::classifier::train_run;
 use crate::train::predictor::{fit_predictor, load_predictor, FitConfig, LoadedPredictor};
 
 /// neureg: learning from brains how to regularise machines. Without a subcommand it opens the window.
@@ -120,6 +123,29 @@ pub enum Command {
         /// Also write the scatters and correlations to this JSON file.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// Train a classifier with the similarity loss (SPEC 7) into run folders; a run left
+    /// unfinished in its folder resumes from its last checkpoint.
+    Train {
+        /// Run folder (one run) or the folder to put the runs in (several seeds or strengths).
+        /// Default: runs/<condition>-a<strength>-seed<seed>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Take the configuration from this JSON file (a run's config.json) instead of the flags.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The paper's scale: width 1, 40 epochs, the paper's schedule, every image.
+        #[arg(long)]
+        paper: bool,
+        /// One run per seed (a sweep; overrides --seed).
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// One run per strength (a sweep; overrides --strength).
+        #[arg(long, value_delimiter = ',')]
+        strengths: Vec<f64>,
+        /// The run's settings.
+        #[command(flatten)]
+        run: RunConfig,
     },
     /// Write delta_scan and delta_repeat (Eq. 4, 5): counts, standard deviations, histograms.
     Variability {
@@ -336,6 +362,51 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                     "targets": { "images": images.ids.len(), "model_vs_truth": r_model, "data_vs_truth": r_data },
                 });
                 write_atomic(&path, value.to_string().as_bytes())?;
+            }
+        }
+        Command::Train {
+            out,
+            config,
+            paper,
+            seeds,
+            strengths,
+            run,
+        } => {
+            let mut base = match config {
+                Some(path) => serde_json::from_str::<RunConfig>(
+                    &std::fs::read_to_string(&path).with_context(|| path.display().to_string())?,
+                )
+                .with_context(|| format!("{}: not a run configuration", path.display()))?,
+                None => run,
+            };
+            if paper {
+                base = base.paper_scale();
+            }
+            let sweep = base.sweep(&seeds, &strengths);
+            let root = out.clone().unwrap_or_else(|| PathBuf::from("runs"));
+            for (k, config) in sweep.iter().enumerate() {
+                let dir = match (&out, sweep.len()) {
+                    (Some(dir), 1) => dir.clone(),
+                    _ => run_dir(&root, config),
+                };
+                eprintln!("run {} of {}: {}", k + 1, sweep.len(), dir.display());
+                let info = train_run(&dir, config, device, &Bar::new())?;
+                for e in &info.events {
+                    if let MetricEvent::Epoch {
+                        epoch,
+                        task_loss,
+                        train_accuracy,
+                        test_accuracy,
+                        ..
+                    } = e
+                    {
+                        println!(
+                            "epoch {:>3}: task loss {task_loss:.4}, train accuracy {train_accuracy:.4}, test accuracy {test_accuracy:.4}",
+                            epoch + 1
+                        );
+                    }
+                }
+                println!("{}: {:?}", dir.display(), info.status());
             }
         }
         Command::Variability { scans, json } => {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod nn;
 pub mod progress;
+pub mod runs;
 pub mod similarity;
 pub mod train;
 pub mod ui;

@@ -1,6 +1,13 @@
-//! Reading and writing: scans (Sensorium file tree, folder or zip) and the synthetic scan generator.
+//! Reading and writing: scans (Sensorium file tree, folder or zip), classification sets (CIFAR
+//! binary, IDX, image folders) and the synthetic scan generator.
 
+pub mod augment;
+pub mod cifar;
+pub mod classification;
 pub mod downsample;
+pub mod idx;
+pub mod image_file;
+pub mod image_folder;
 pub mod npy;
 pub mod photos;
 pub mod scan;
@@ -9,6 +16,7 @@ pub mod scan_write;
 pub mod source;
 pub mod synth;
 
+pub use classification::{load_classification_set, ClassificationSet, LabelledImages};
 pub use scan::{Scan, Tier};
 pub use scan_read::{load_scan, LoadOptions};
 pub use scan_write::write_scan;

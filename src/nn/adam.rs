@@ -1,4 +1,4 @@
-//! Adam with its state in the open, so that a checkpoint can hold it and a
+//! Adam (and AdamW, with decoupled weight decay) with its state in the open, so that a checkpoint can hold it and a
 //! killed fit resumes exactly (candle-nn's `AdamW` keeps its moments private).
 
 use std::collections::HashMap;
@@ -21,6 +21,9 @@ pub struct Adam {
     beta1: f64,
     beta2: f64,
     eps: f64,
+    /// Decoupled weight decay (AdamW; 0 for Adam) and the names exempt from it.
+    weight_decay: f64,
+    no_decay: Vec<String>,
 }
 
 impl Adam {
@@ -38,7 +41,17 @@ impl Adam {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: 0.0,
+            no_decay: Vec::new(),
         })
+    }
+
+    /// AdamW (Loshchilov & Hutter 2019): each step also shrinks the variables not named in
+    /// `no_decay` by `lr * weight_decay`.
+    pub fn with_weight_decay(mut self, weight_decay: f64, no_decay: Vec<String>) -> Self {
+        self.weight_decay = weight_decay;
+        self.no_decay = no_decay;
+        self
     }
 
     /// One update from the gradients of `loss`.
@@ -58,7 +71,12 @@ impl Adam {
             let m = ((m * self.beta1)? + (g * (1.0 - self.beta1))?)?;
             let v = ((v * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let update = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
-            var.set(&(var.as_tensor() - (update * self.lr)?)?)?;
+            let decayed = if self.weight_decay > 0.0 && !self.no_decay.contains(name) {
+                (var.as_tensor() * (1.0 - self.lr * self.weight_decay))?
+            } else {
+                var.as_tensor().clone()
+            };
+            var.set(&(decayed - (update * self.lr)?)?)?;
             self.moments.insert(name.clone(), (m, v));
         }
         Ok(())
@@ -110,6 +128,18 @@ mod tests {
         );
         assert_eq!(adam.step, 1);
         assert_eq!(adam.state().len(), 2);
+    }
+
+    #[test]
+    fn adamw_decays_before_the_step() {
+        // p = 2, lr 0.1, wd 0.5: 2 * (1 - 0.05) - 0.1 * sign(g) = 1.8.
+        let x = Var::new(&[2.0f32], &Device::Cpu).unwrap();
+        let mut adam = Adam::new(vec![("x".into(), x.clone())], 0.1)
+            .unwrap()
+            .with_weight_decay(0.5, vec![]);
+        adam.backward_step(&x.as_tensor().sqr().unwrap().sum_all().unwrap())
+            .unwrap();
+        assert!((x.as_tensor().to_vec1::<f32>().unwrap()[0] - 1.8).abs() < 1e-5);
     }
 
     #[test]

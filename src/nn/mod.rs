@@ -1,4 +1,4 @@
-//! Networks and their optimisers: the predictive model of SPEC 6.
+//! Networks and their optimisers: the predictive model of SPEC 6 and the ResNets of SPEC 7.
 
 pub mod adam;
 pub mod conv;
@@ -6,5 +6,8 @@ pub mod factorized_readout;
 pub mod gaussian_readout;
 pub mod predictor;
 pub mod readout_weights;
+pub mod resnet;
+pub mod schedule;
 pub mod seeded_init;
+pub mod sgd;
 pub mod stacked_core;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::data::image_file::{image_files, read_gray};
 use crate::data::npy::{encode, read_f32, read_file, write_atomic};
 use crate::data::Scan;
 use crate::error::{Error, Result};
@@ -70,16 +71,7 @@ pub fn single_shown_images(scan: &Scan) -> ImageSet {
 /// The images of a folder (PNG and JPEG files, sorted by name), as grayscale (luminance, 0-255)
 /// resized to `shape`; ids are their positions in that order.
 pub fn folder_images(dir: &Path, shape: (usize, usize)) -> Result<ImageSet> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
-        })
-        .collect();
-    files.sort();
+    let files = image_files(dir)?;
     if files.len() < 2 {
         return Err(Error::file(
             dir.display(),
@@ -89,20 +81,10 @@ pub fn folder_images(dir: &Path, shape: (usize, usize)) -> Result<ImageSet> {
             ),
         ));
     }
-    let (h, w) = shape;
-    let mut pixels = Vec::with_capacity(files.len());
-    for f in &files {
-        let img = image::open(f)
-            .map_err(|e| Error::file(f.display(), format!("not a readable image: {e}")))?
-            .to_luma8();
-        let resized = image::imageops::resize(
-            &img,
-            w as u32,
-            h as u32,
-            image::imageops::FilterType::Triangle,
-        );
-        pixels.push(resized.pixels().map(|p| p.0[0] as f32).collect());
-    }
+    let pixels = files
+        .iter()
+        .map(|f| read_gray(f, Some(shape)).map(|(_, p)| p))
+        .collect::<Result<Vec<_>>>()?;
     Ok(ImageSet {
         ids: (0..files.len() as i64).collect(),
         shape,

@@ -1,5 +1,9 @@
-//! Training loops: the predictive model (SPEC 6).
+//! Training loops: the predictive model (SPEC 6) and the regularised classifier (SPEC 7).
 
 pub mod checkpoint;
+pub mod classifier;
+pub mod classifier_data;
 pub mod predictor;
 pub mod predictor_data;
+pub mod similarity_loss;
+pub mod targets;

@@ -1,0 +1,292 @@
+//! ResNet18 and ResNet34 in their CIFAR form (SPEC 7): a 3 x 3 stem without
+//! max-pooling, four stages of basic blocks, global average pooling and a
+//! linear classifier; one input channel; a width multiplier for quick CPU
+//! demos. Fully convolutional up to the pooling, so the same core takes the
+//! 36 x 64 scan images. Feature taps return chosen conv layers' activations.
+//! Variable names follow torchvision's `resnet18` (`conv1`, `bn1`,
+//! `layer1.0.conv1`, `layer2.0.downsample.0`, `fc`).
+
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::{batch_norm, linear, BatchNorm, BatchNormConfig, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::nn::conv::Conv2d;
+
+/// The depth of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Depth {
+    /// Two basic blocks per stage (17 conv layers).
+    Resnet18,
+    /// 3, 4, 6, 3 basic blocks per stage (33 conv layers).
+    Resnet34,
+}
+
+impl Depth {
+    /// Basic blocks per stage.
+    pub fn blocks(self) -> [usize; 4] {
+        match self {
+            Depth::Resnet18 => [2, 2, 2, 2],
+            Depth::Resnet34 => [3, 4, 6, 3],
+        }
+    }
+
+    /// Number of conv layers on the main path (the stem and two per block).
+    pub fn conv_layers(self) -> usize {
+        1 + 2 * self.blocks().iter().sum::<usize>()
+    }
+
+    /// The default taps: the stem and the last conv layer of each stage (ResNet18: 1, 5, 9, 13, 17,
+    /// the paper's layers).
+    pub fn default_taps(self) -> Vec<usize> {
+        let mut taps = vec![1];
+        let mut conv = 1;
+        for b in self.blocks() {
+            conv += 2 * b;
+            taps.push(conv);
+        }
+        taps
+    }
+}
+
+/// What network to build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResNetConfig {
+    /// ResNet18 or ResNet34.
+    pub depth: Depth,
+    /// Channel multiplier: the first stage has `round(64 * width)` channels.
+    pub width: f64,
+    /// Number of classes.
+    pub classes: usize,
+    /// Conv layers (1-based, stem = 1) whose activations are tapped.
+    pub taps: Vec<usize>,
+}
+
+impl ResNetConfig {
+    /// Channels of stage `s` (0-based).
+    pub fn channels(&self, s: usize) -> usize {
+        ((64.0 * self.width).round() as usize).max(1) << s
+    }
+
+    /// Checks the width, class count and taps.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.depth.conv_layers();
+        if !(self.width > 0.0 && self.width <= 4.0) {
+            return Err(Error::Config(format!(
+                "width multiplier {} is outside (0, 4]",
+                self.width
+            )));
+        }
+        if self.classes < 2 {
+            return Err(Error::Config(
+                "a classifier needs at least two classes".into(),
+            ));
+        }
+        if self.taps.is_empty() || self.taps.iter().any(|&t| t == 0 || t > n) {
+            return Err(Error::Config(format!(
+                "taps {:?}: each must be a conv layer between 1 and {n}",
+                self.taps
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Batch norm as torchvision's (momentum 0.1, eps 1e-5).
+fn norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
+    Ok(batch_norm(
+        channels,
+        BatchNormConfig {
+            momentum: 0.1,
+            eps: 1e-5,
+            ..Default::default()
+        },
+        vb,
+    )?)
+}
+
+/// A basic block: two 3 x 3 convolutions with a residual connection.
+struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    downsample: Option<(Conv2d, BatchNorm)>,
+}
+
+impl BasicBlock {
+    fn new(inputs: usize, outputs: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let downsample = if stride != 1 || inputs != outputs {
+            Some((
+                Conv2d::new(inputs, outputs, 1, stride, 0, false, vb.pp("downsample.0"))?,
+                norm(outputs, vb.pp("downsample.1"))?,
+            ))
+        } else {
+            None
+        };
+        Ok(BasicBlock {
+            conv1: Conv2d::new(inputs, outputs, 3, stride, 1, false, vb.pp("conv1"))?,
+            bn1: norm(outputs, vb.pp("bn1"))?,
+            conv2: Conv2d::new(outputs, outputs, 3, 1, 1, false, vb.pp("conv2"))?,
+            bn2: norm(outputs, vb.pp("bn2"))?,
+            downsample,
+        })
+    }
+
+    /// The block's two activations: after its first conv, and its output.
+    fn forward(&self, x: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
+        let a = self.bn1.forward_t(&self.conv1.forward(x)?, train)?.relu()?;
+        let y = self.bn2.forward_t(&self.conv2.forward(&a)?, train)?;
+        let shortcut = match &self.downsample {
+            Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
+            None => x.clone(),
+        };
+        Ok((a, (y + shortcut)?.relu()?))
+    }
+}
+
+/// A CIFAR ResNet with feature taps.
+pub struct ResNet {
+    config: ResNetConfig,
+    stem: (Conv2d, BatchNorm),
+    blocks: Vec<BasicBlock>,
+    fc: Linear,
+}
+
+/// The network's outputs for a batch.
+pub struct Outputs {
+    /// Class scores (B, classes), when asked for.
+    pub logits: Option<Tensor>,
+    /// The tapped activations (B, C, H, W), in the order of the config's taps.
+    pub taps: Vec<Tensor>,
+}
+
+impl ResNet {
+    /// Builds the network's variables in `vb`.
+    pub fn new(config: &ResNetConfig, vb: VarBuilder) -> Result<Self> {
+        config.validate()?;
+        let c0 = config.channels(0);
+        let stem = (
+            Conv2d::new(1, c0, 3, 1, 1, false, vb.pp("conv1"))?,
+            norm(c0, vb.pp("bn1"))?,
+        );
+        let mut blocks = Vec::new();
+        let mut inputs = c0;
+        for (s, &count) in config.depth.blocks().iter().enumerate() {
+            let outputs = config.channels(s);
+            for b in 0..count {
+                let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                let vbb = vb.pp(format!("layer{}.{b}", s + 1));
+                blocks.push(BasicBlock::new(inputs, outputs, stride, vbb)?);
+                inputs = outputs;
+            }
+        }
+        let fc = linear(inputs, config.classes, vb.pp("fc"))?;
+        Ok(ResNet {
+            config: config.clone(),
+            stem,
+            blocks,
+            fc,
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &ResNetConfig {
+        &self.config
+    }
+
+    /// Runs (B, 1, H, W) images through the network: the taps always, the class scores when
+    /// `logits` is set (otherwise it stops after the last tap).
+    pub fn forward(&self, x: &Tensor, train: bool, logits: bool) -> Result<Outputs> {
+        let last_tap = self.config.taps.iter().copied().max().unwrap_or(0);
+        let mut taps: Vec<(usize, Tensor)> = Vec::with_capacity(self.config.taps.len());
+        let mut keep = |conv: usize, t: &Tensor| {
+            if self.config.taps.contains(&conv) {
+                taps.push((conv, t.clone()));
+            }
+        };
+        let (conv, bn) = &self.stem;
+        let mut h = bn.forward_t(&conv.forward(x)?, train)?.relu()?;
+        keep(1, &h);
+        for (b, block) in self.blocks.iter().enumerate() {
+            if !logits && 1 + 2 * b >= last_tap {
+                break;
+            }
+            let (a, y) = block.forward(&h, train)?;
+            keep(2 + 2 * b, &a);
+            keep(3 + 2 * b, &y);
+            h = y;
+        }
+        let logits = if logits {
+            let pooled = h.mean((2, 3))?;
+            Some(self.fc.forward(&pooled)?)
+        } else {
+            None
+        };
+        let taps = self
+            .config
+            .taps
+            .iter()
+            .filter_map(|t| taps.iter().find(|(c, _)| c == t).map(|(_, v)| v.clone()))
+            .collect();
+        Ok(Outputs { logits, taps })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn default_taps_are_the_papers_layers() {
+        assert_eq!(Depth::Resnet18.default_taps(), vec![1, 5, 9, 13, 17]);
+        assert_eq!(Depth::Resnet18.conv_layers(), 17);
+        assert_eq!(Depth::Resnet34.default_taps(), vec![1, 7, 15, 27, 33]);
+    }
+
+    #[test]
+    fn shapes_names_and_taps() {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let config = ResNetConfig {
+            depth: Depth::Resnet18,
+            width: 0.125,
+            classes: 10,
+            taps: vec![1, 5, 9, 13, 17],
+        };
+        let net = ResNet::new(&config, vb).unwrap();
+        let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+        for n in [
+            "conv1.weight",
+            "bn1.running_mean",
+            "layer1.0.conv1.weight",
+            "layer2.0.downsample.0.weight",
+            "layer4.1.bn2.bias",
+            "fc.weight",
+        ] {
+            assert!(names.iter().any(|m| m == n), "{n} missing");
+        }
+        let x = Tensor::zeros((2, 1, 32, 32), DType::F32, &Device::Cpu).unwrap();
+        let out = net.forward(&x, false, true).unwrap();
+        assert_eq!(out.logits.unwrap().dims(), &[2, 10]);
+        let dims: Vec<Vec<usize>> = out.taps.iter().map(|t| t.dims().to_vec()).collect();
+        assert_eq!(
+            dims,
+            vec![
+                vec![2, 8, 32, 32],
+                vec![2, 8, 32, 32],
+                vec![2, 16, 16, 16],
+                vec![2, 32, 8, 8],
+                vec![2, 64, 4, 4]
+            ]
+        );
+        // Scan-sized images go through the same core.
+        let s = Tensor::zeros((3, 1, 36, 64), DType::F32, &Device::Cpu).unwrap();
+        let out = net.forward(&s, false, false).unwrap();
+        assert!(out.logits.is_none());
+        assert_eq!(out.taps[4].dims(), &[3, 64, 5, 8]);
+    }
+}

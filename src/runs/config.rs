@@ -1,0 +1,237 @@
+//! Everything needed to repeat a regularised training run (SPEC 7).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::npy::write_atomic;
+use crate::error::{Error, Result};
+use crate::nn::resnet::{Depth, ResNetConfig};
+use crate::nn::schedule::Schedule;
+
+/// The paper's conditions: which matrix the similarity loss pulls towards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Condition {
+    /// No similarity loss (a = 0).
+    None,
+    /// The averaged model similarity (a target file from `neureg target`).
+    NeuralModel,
+    /// The raw single-trial similarity (a target file from `neureg target --data`).
+    NeuralData,
+    /// A target's off-diagonal entries permuted at random, kept symmetric.
+    Shuffle,
+    /// Cosine similarity of a tap of another run's network on the scan images.
+    Feature,
+    /// Any symmetric matrix in a `.npy` file.
+    Custom,
+}
+
+impl Condition {
+    /// The name shown in tables and plots (the paper's).
+    pub fn label(self) -> &'static str {
+        match self {
+            Condition::None => "None",
+            Condition::NeuralModel => "Neural (model)",
+            Condition::NeuralData => "Neural (data)",
+            Condition::Shuffle => "Shuffle",
+            Condition::Feature => "Feature",
+            Condition::Custom => "Custom",
+        }
+    }
+
+    /// Every condition, in the paper's order.
+    pub const ALL: [Condition; 6] = [
+        Condition::None,
+        Condition::NeuralModel,
+        Condition::NeuralData,
+        Condition::Shuffle,
+        Condition::Feature,
+        Condition::Custom,
+    ];
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// SGD with momentum and weight decay (the paper's).
+    Sgd,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+}
+
+/// A run's configuration (`config.json`; also the flags of `neureg train`).
+/// The defaults are a demo that finishes in minutes on two CPU cores; `--paper`
+/// sets the paper's scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct RunConfig {
+    /// Classification set: CIFAR binary (.tar.gz or folder), IDX folder or image folder.
+    #[arg(long, default_value = "sample_data/fashion-mnist")]
+    pub data: PathBuf,
+    /// Use at most this many training images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub train_limit: usize,
+    /// Use at most this many test images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub test_limit: usize,
+    /// Network depth.
+    #[arg(long, value_enum, default_value = "resnet18")]
+    pub depth: Depth,
+    /// Channel multiplier (1 = the paper's 64 channels in the first stage).
+    #[arg(long, default_value_t = 0.25)]
+    pub width: f64,
+    /// Tapped conv layers, comma-separated (default: the stem and each stage's end).
+    #[arg(long, value_delimiter = ',')]
+    pub taps: Vec<usize>,
+    /// Condition (which target).
+    #[arg(long, value_enum, default_value = "none")]
+    pub condition: Condition,
+    /// Target: a target .npy (Neural (model), Neural (data), Shuffle, Custom) or a run folder
+    /// (Feature).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// The tap of the Feature run's network whose similarity is the target.
+    #[arg(long, default_value_t = 9)]
+    pub feature_tap: usize,
+    /// Where the target's images are: a scan (zip or folder) or an image folder.
+    #[arg(long, default_value = "sample_data/scans/scan_1.zip")]
+    pub images: PathBuf,
+    /// Strength a of the similarity loss (Eq. 7).
+    #[arg(long, default_value_t = 20.0)]
+    pub strength: f64,
+    /// Seed of the weights, the batch order, the augmentation and the Shuffle permutation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Epochs.
+    #[arg(long, default_value_t = 4)]
+    pub epochs: usize,
+    /// Batch size (classification and similarity batches alike).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Initial learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value = "paper")]
+    pub schedule: Schedule,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value = "sgd")]
+    pub optimizer: Optimizer,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Weight decay.
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    /// A metrics line every this many steps.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: usize,
+    /// neureg's version (set when the run starts).
+    #[arg(skip)]
+    #[serde(default)]
+    pub version: String,
+}
+
+impl RunConfig {
+    /// The paper's scale: full width, 40 epochs, the paper's schedule, all images.
+    pub fn paper_scale(mut self) -> Self {
+        self.width = 1.0;
+        self.epochs = 40;
+        self.batch = 64;
+        self.lr = 0.1;
+        self.schedule = Schedule::Paper;
+        self.train_limit = 0;
+        self.test_limit = 0;
+        self
+    }
+
+    /// The network this run trains, for `classes` classes.
+    pub fn network(&self, classes: usize) -> ResNetConfig {
+        ResNetConfig {
+            depth: self.depth,
+            width: self.width,
+            classes,
+            taps: if self.taps.is_empty() {
+                self.depth.default_taps()
+            } else {
+                self.taps.clone()
+            },
+        }
+    }
+
+    /// Whether the similarity loss is used.
+    pub fn regularised(&self) -> bool {
+        self.condition != Condition::None && self.strength != 0.0
+    }
+
+    /// Checks the settings that do not need files.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.epochs == 0 || self.batch < 2 || self.log_every == 0 {
+            return bad("epochs and log_every must be positive and the batch at least 2".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite() && self.strength.is_finite()) {
+            return bad(format!(
+                "learning rate {} or strength {} is not usable",
+                self.lr, self.strength
+            ));
+        }
+        if self.condition != Condition::None && self.target.is_none() {
+            return bad(format!(
+                "condition {} needs --target",
+                self.condition.label()
+            ));
+        }
+        self.network(2).validate()
+    }
+
+    /// One configuration per seed and strength (an empty list keeps this run's value).
+    pub fn sweep(&self, seeds: &[u64], strengths: &[f64]) -> Vec<RunConfig> {
+        let seeds = if seeds.is_empty() {
+            vec![self.seed]
+        } else {
+            seeds.to_vec()
+        };
+        let strengths = if strengths.is_empty() {
+            vec![self.strength]
+        } else {
+            strengths.to_vec()
+        };
+        let mut out = Vec::new();
+        for &strength in &strengths {
+            for &seed in &seeds {
+                out.push(RunConfig {
+                    seed,
+                    strength,
+                    ..self.clone()
+                });
+            }
+        }
+        out
+    }
+
+    /// A folder name for the run: condition, strength and seed.
+    pub fn folder_name(&self) -> String {
+        let condition = serde_json::to_value(self.condition)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        format!("{condition}-a{}-seed{}", self.strength, self.seed)
+    }
+
+    /// Writes `config.json` in `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::file(dir.display(), e.to_string()))?;
+        write_atomic(&dir.join("config.json"), text.as_bytes())
+    }
+
+    /// Reads `config.json` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::file(path.display(), format!("not a run configuration: {e}")))
+    }
+}

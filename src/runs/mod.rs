@@ -1,0 +1,11 @@
+//! The run store (DESIGN "On disk"): a run folder holds `config.json`,
+//! `metrics.jsonl` and `checkpoints/`; runs started from the command line and
+//! from the window are the same folders.
+
+pub mod config;
+pub mod metrics;
+pub mod store;
+
+pub use config::{Condition, Optimizer, RunConfig};
+pub use metrics::MetricEvent;
+pub use store::{list_runs, RunInfo, RunStatus};

@@ -1,0 +1,278 @@
+//! The similarity targets of SPEC 7 (the paper's conditions), resolved to a
+//! matrix and the images behind its rows.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::data::image_file::image_files;
+use crate::data::npy::{read_f32, read_file};
+use crate::data::{load_scan, LoadOptions};
+use crate::error::{Error, Result};
+use crate::nn::resnet::ResNet;
+use crate::progress::Silent;
+use crate::runs::config::{Condition, RunConfig};
+use crate::similarity::target::{folder_images, load_target};
+use crate::train::checkpoint;
+use crate::train::similarity_loss::layer_similarity;
+
+/// A target matrix and the images of its rows, ready for the similarity loss.
+#[derive(Debug, Clone)]
+pub struct SimTarget {
+    /// Image height and width.
+    pub shape: (usize, usize),
+    /// The images on [0, 1], in the matrix's row order.
+    pub images: Vec<Vec<f32>>,
+    /// The target similarity, n x n row-major.
+    pub matrix: Vec<f32>,
+}
+
+impl SimTarget {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+}
+
+/// Image height and width, and the images.
+type ShapedImages = ((usize, usize), Vec<Vec<f32>>);
+
+/// The images of `path` for the ids `ids`: a scan's images, or (for a folder of PNG/JPEG files)
+/// the files in name order, ids being positions.
+fn images_for(path: &Path, ids: &[i64]) -> Result<ShapedImages> {
+    let is_image_folder = path.is_dir() && !image_files(path)?.is_empty();
+    let (shape, by_id): ((usize, usize), std::collections::BTreeMap<i64, Vec<f32>>) =
+        if is_image_folder {
+            let first = image_files(path)?[0].clone();
+            let (shape, _) = crate::data::image_file::read_gray(&first, None)?;
+            let set = folder_images(path, shape)?;
+            (shape, set.ids.into_iter().zip(set.pixels).collect())
+        } else {
+            let scan = load_scan(path, LoadOptions::default(), &Silent)?;
+            (scan.image_shape, scan.images)
+        };
+    let images = ids
+        .iter()
+        .map(|id| {
+            by_id
+                .get(id)
+                .map(|p| p.iter().map(|v| v / 255.0).collect())
+                .ok_or_else(|| {
+                    Error::file(
+                        path.display(),
+                        format!("has no image {id}, which the target lists"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<Vec<f32>>>>()?;
+    Ok((shape, images))
+}
+
+/// The off-diagonal entries of the symmetric `matrix` (n x n) permuted at random, kept symmetric;
+/// the diagonal stays.
+pub fn shuffled(matrix: &[f32], n: usize, seed: u64) -> Vec<f32> {
+    let pairs: Vec<(usize, usize)> = (0..n)
+        .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+        .collect();
+    let mut values: Vec<f32> = pairs.iter().map(|&(a, b)| matrix[a * n + b]).collect();
+    values.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let mut out = matrix.to_vec();
+    for (&(a, b), v) in pairs.iter().zip(values) {
+        out[a * n + b] = v;
+        out[b * n + a] = v;
+    }
+    out
+}
+
+/// Checks that `matrix` is n x n, finite, symmetric and on [-1, 1].
+fn check_matrix(matrix: &[f32], n: usize, name: &str) -> Result<()> {
+    for a in 0..n {
+        for b in 0..n {
+            let v = matrix[a * n + b];
+            if !v.is_finite() || v.abs() > 1.0 + 1e-4 {
+                return Err(Error::file(
+                    name,
+                    format!("entry ({a}, {b}) = {v} is not a similarity in [-1, 1]"),
+                ));
+            }
+            if (v - matrix[b * n + a]).abs() > 1e-4 {
+                return Err(Error::file(name, format!("not symmetric at ({a}, {b})")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the run's condition to a target, or `None` without regulariser.
+pub fn load_sim_target(config: &RunConfig, device: &Device) -> Result<Option<SimTarget>> {
+    if !config.regularised() {
+        return Ok(None);
+    }
+    let path = config.target.as_deref().ok_or_else(|| {
+        Error::Config(format!(
+            "condition {} needs a target",
+            config.condition.label()
+        ))
+    })?;
+    let name = path.display().to_string();
+    let (ids, matrix) = match config.condition {
+        Condition::None => return Ok(None),
+        Condition::NeuralModel | Condition::NeuralData | Condition::Shuffle => {
+            let t = load_target(path)?;
+            (t.meta.image_ids, t.matrix.values)
+        }
+        Condition::Custom => {
+            let a = read_f32(&read_file(path)?, &name)?;
+            let n = a.shape.first().copied().unwrap_or(0);
+            if a.shape != [n, n] || n < 2 {
+                return Err(Error::file(
+                    &name,
+                    format!(
+                        "a custom target must be a square matrix, this is {:?}",
+                        a.shape
+                    ),
+                ));
+            }
+            // Row ids: the sidecar's when there is one, else the positions in the image source.
+            let side = path.with_extension("json");
+            let ids = if side.is_file() {
+                load_target(path)?.meta.image_ids
+            } else {
+                (0..n as i64).collect()
+            };
+            (ids, a.data)
+        }
+        Condition::Feature => return feature_target(path, config, device).map(Some),
+    };
+    let n = ids.len();
+    check_matrix(&matrix, n, &name)?;
+    let matrix = if config.condition == Condition::Shuffle {
+        shuffled(&matrix, n, config.seed)
+    } else {
+        matrix
+    };
+    let (shape, images) = images_for(&config.images, &ids)?;
+    check_batch(n, config.batch, &name)?;
+    Ok(Some(SimTarget {
+        shape,
+        images,
+        matrix,
+    }))
+}
+
+fn check_batch(n: usize, batch: usize, name: &str) -> Result<()> {
+    if n < batch {
+        return Err(Error::file(
+            name,
+            format!("has {n} images, fewer than a batch of {batch}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The Feature control: cosine similarity (Eq. 9) of tap `feature_tap` of the network of the run
+/// folder `run` on the single-shown images of the run's image source.
+fn feature_target(run: &Path, config: &RunConfig, device: &Device) -> Result<SimTarget> {
+    let other = RunConfig::load(run)?;
+    let weights = checkpoint::load(&run.join("checkpoints").join("last.safetensors"), device)?;
+    let classes = weights
+        .get("fc.bias")
+        .map(|t| t.dim(0))
+        .transpose()?
+        .ok_or_else(|| Error::file(run.display(), "checkpoint without fc.bias"))?;
+    let mut network = other.network(classes);
+    network.taps = vec![config.feature_tap];
+    network.validate()?;
+    let varmap = VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, device);
+    let net = ResNet::new(&network, vb)?;
+    checkpoint::restore(
+        &varmap,
+        &weights,
+        &run.join("checkpoints").join("last.safetensors"),
+    )?;
+    let scan = load_scan(&config.images, LoadOptions::default(), &Silent)?;
+    let set = crate::similarity::target::single_shown_images(&scan);
+    let shape = set.shape;
+    let images: Vec<Vec<f32>> = set
+        .pixels
+        .iter()
+        .map(|p| p.iter().map(|v| v / 255.0).collect())
+        .collect();
+    check_batch(images.len(), config.batch, &run.display().to_string())?;
+    let (mean, std) = other_stats(run)?;
+    let mut features = Vec::new();
+    for chunk in images.chunks(64) {
+        let flat: Vec<f32> = chunk.iter().flatten().map(|v| (v - mean) / std).collect();
+        let x = Tensor::from_vec(flat, (chunk.len(), 1, shape.0, shape.1), device)?;
+        let out = net.forward(&x, false, false)?;
+        features.push(out.taps[0].flatten_from(1)?);
+    }
+    let all = Tensor::cat(&features, 0)?;
+    let matrix = layer_similarity(&all)?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(SimTarget {
+        shape,
+        images,
+        matrix,
+    })
+}
+
+/// The input normalisation a run used (saved in its checkpoint as `data.mean`, `data.std`).
+fn other_stats(run: &Path) -> Result<(f32, f32)> {
+    let path = run.join("checkpoints").join("last.safetensors");
+    let t = checkpoint::load(&path, &Device::Cpu)?;
+    let get = |k: &str| -> Result<f32> {
+        t.get(k)
+            .ok_or_else(|| Error::file(path.display(), format!("checkpoint without {k}")))?
+            .to_scalar::<f32>()
+            .map_err(Error::from)
+    };
+    Ok((get("data.mean")?, get("data.std")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffle_keeps_symmetry_the_diagonal_and_the_values() {
+        let n = 6;
+        let mut m = vec![0f32; n * n];
+        for a in 0..n {
+            for b in 0..n {
+                m[a * n + b] = if a == b {
+                    1.0
+                } else {
+                    ((a + 1) * (b + 1)) as f32 / 100.0
+                };
+            }
+        }
+        let s = shuffled(&m, n, 7);
+        assert_ne!(s, m);
+        assert_eq!(s, shuffled(&m, n, 7));
+        let upper = |x: &[f32]| {
+            let mut v: Vec<f32> = (0..n)
+                .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+                .map(|(a, b)| x[a * n + b])
+                .collect();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        assert_eq!(upper(&s), upper(&m));
+        for a in 0..n {
+            assert_eq!(s[a * n + a], 1.0);
+            for b in 0..n {
+                assert_eq!(s[a * n + b], s[b * n + a]);
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Regularised classifier training (SPEC 7) end to end: the classification
+//! readers on real files, the joint loss, resuming a killed run, NaN stops and
+//! the errors a user can cause.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use neureg::data::augment::pad_to_32;
+use neureg::data::load_classification_set;
+use neureg::data::{load_scan, LoadOptions};
+use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
+use neureg::nn::seeded_init::seeded_var_builder;
+use neureg::nn::sgd::Sgd;
+use neureg::progress::{Progress, Silent};
+use neureg::runs::{Condition, MetricEvent, RunConfig, RunStatus};
+use neureg::similarity::target::{data_target, save_target, single_shown_images};
+use neureg::train::classifier::{checkpoint_path, train_run};
+use neureg::train::similarity_loss::{atanh_clamped, similarity_loss};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The 20 real CIFAR-10 test images: (label, RGB pixels) from `cifar10_<index>_<label>.png`.
+fn cifar_fixtures() -> Vec<(u8, Vec<u8>)> {
+    let dir = root().join("tests/fixtures/cifar10");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+            let label: u8 = stem.rsplit('_').next().unwrap().parse().unwrap();
+            let rgb = image::open(f).unwrap().to_rgb8();
+            (label, rgb.into_raw())
+        })
+        .collect()
+}
+
+/// CIFAR-10 binary records (label, then the red, green and blue planes).
+fn cifar_records(images: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (label, rgb) in images {
+        out.push(*label);
+        for c in 0..3 {
+            out.extend(rgb.chunks_exact(3).map(|p| p[c]));
+        }
+    }
+    out
+}
+
+/// Writes a CIFAR-10 binary `.tar.gz` of the fixtures (4 per training batch, all 20 as test).
+fn cifar_archive(path: &Path) {
+    let images = cifar_fixtures();
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let mut add = |name: &str, bytes: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("cifar-10-batches-bin/{name}"), bytes)
+            .unwrap();
+    };
+    for b in 0..5 {
+        add(
+            &format!("data_batch_{}.bin", b + 1),
+            &cifar_records(&images[4 * b..4 * b + 4]),
+        );
+    }
+    add("test_batch.bin", &cifar_records(&images));
+    add(
+        "batches.meta.txt",
+        b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n",
+    );
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn cifar_archive_and_image_folder_read_the_real_images_in_grayscale() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("cifar-10-binary.tar.gz");
+    cifar_archive(&archive);
+    let set = load_classification_set(&archive).unwrap();
+    let fixtures = cifar_fixtures();
+    assert_eq!(set.classes[3], "cat");
+    assert_eq!((set.train.len(), set.test.len()), (20, 20));
+    assert_eq!(set.train.shape, (32, 32));
+    for (i, (label, rgb)) in fixtures.iter().enumerate() {
+        assert_eq!(set.test.labels[i], *label as u32);
+        // Luminance, BT.601, computed here from the PNG's own pixels.
+        for p in [0, 517, 1023] {
+            let (r, g, b) = (
+                rgb[3 * p] as f32,
+                rgb[3 * p + 1] as f32,
+                rgb[3 * p + 2] as f32,
+            );
+            let expected = (0.299 * r + 0.587 * g + 0.114 * b) / 255.0;
+            assert!((set.test.image(i)[p] - expected).abs() < 1e-5);
+        }
+    }
+    assert_eq!(set.test.labels[..4], [3, 8, 8, 0]);
+
+    // The same images as an image folder, one subfolder per class.
+    let folder = dir.path().join("folder");
+    for (i, f) in std::fs::read_dir(root().join("tests/fixtures/cifar10"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .enumerate()
+    {
+        let label = f
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .rsplit('_')
+            .next()
+            .unwrap()
+            .to_string();
+        std::fs::create_dir_all(folder.join(&label)).unwrap();
+        std::fs::copy(&f, folder.join(&label).join(format!("{i:02}.png"))).unwrap();
+    }
+    let set = load_classification_set(&folder).unwrap();
+    assert_eq!(set.train.len() + set.test.len(), 20);
+    assert!(set.classes.contains(&"8".to_string()));
+
+    // A truncated archive names the file.
+    let bytes = std::fs::read(&archive).unwrap();
+    let cut = dir.path().join("cut.tar.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = load_classification_set(&cut).unwrap_err().to_string();
+    assert!(e.contains("cut.tar.gz"), "{e}");
+}
+
+#[test]
+fn the_shipped_fashion_mnist_sample_loads_and_pads_to_32() {
+    let set = load_classification_set(&root().join("sample_data/fashion-mnist")).unwrap();
+    assert_eq!((set.train.len(), set.test.len()), (6000, 1000));
+    assert_eq!(set.train.shape, (28, 28));
+    assert_eq!(set.classes[9], "Ankle boot");
+    let padded = pad_to_32(set.train);
+    assert_eq!(padded.shape, (32, 32));
+    assert_eq!(padded.image(0)[..64], [0.0; 64]);
+
+    // A truncated gzip is an error that names the file.
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(root().join("sample_data/fashion-mnist")).unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let labels = dir.path().join("t10k-labels-idx1-ubyte.gz");
+    let bytes = std::fs::read(&labels).unwrap();
+    std::fs::write(&labels, &bytes[..bytes.len() - 20]).unwrap();
+    let e = load_classification_set(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("t10k-labels-idx1-ubyte.gz"), "{e}");
+    let e = load_classification_set(&dir.path().join("nothing"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no such file"), "{e}");
+}
+
+#[test]
+fn one_step_lowers_the_joint_loss_and_theta_learns() {
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let vb = seeded_var_builder(&varmap, 1, &dev);
+    let config = ResNetConfig {
+        depth: Depth::Resnet18,
+        width: 0.125,
+        classes: 3,
+        taps: vec![1, 5, 9, 13, 17],
+    };
+    let net = ResNet::new(&config, vb.clone()).unwrap();
+    let theta = vb
+        .get_with_hints(5, "similarity.theta", candle_nn::Init::Const(0.0))
+        .unwrap();
+    let x = Tensor::randn(0f32, 1., (8, 1, 32, 32), &dev).unwrap();
+    let y = Tensor::new(&[0u32, 1, 2, 0, 1, 2, 0, 1], &dev).unwrap();
+    let sx = Tensor::randn(0f32, 1., (6, 1, 36, 64), &dev).unwrap();
+    let target = Tensor::eye(6, DType::F32, &dev).unwrap();
+    let target = atanh_clamped(&((target * 0.6).unwrap() + 0.2).unwrap()).unwrap();
+    let joint = || {
+        let logits = net.forward(&x, true, true).unwrap().logits.unwrap();
+        let task = candle_nn::loss::cross_entropy(&logits, &y).unwrap();
+        let sim = similarity_loss(
+            &net.forward(&sx, true, false).unwrap().taps,
+            &theta,
+            &target,
+        )
+        .unwrap();
+        (task + (sim.loss * 2.0).unwrap()).unwrap()
+    };
+    let named: Vec<(String, candle_core::Var)> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut sgd = Sgd::new(named, 0.01, 0.9, 5e-4, vec![]);
+    let before = joint();
+    let grads = before.backward().unwrap();
+    let g_theta = grads.get(&theta).expect("theta receives a gradient");
+    assert!(
+        g_theta
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            > 0.0
+    );
+    let theta_before = theta.to_vec1::<f32>().unwrap();
+    sgd.apply(&grads).unwrap();
+    let after = joint().to_scalar::<f32>().unwrap();
+    let before = before.to_scalar::<f32>().unwrap();
+    assert!(after < before, "joint loss {before} -> {after}");
+    assert_ne!(theta.to_vec1::<f32>().unwrap(), theta_before);
+}
+
+/// Cancels when the named stage begins (a kill at a chosen moment).
+struct KillAt(&'static str, AtomicBool);
+
+impl Progress for KillAt {
+    fn stage(&self, name: &str, _total: u64) {
+        if name == self.0 {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+    fn advance(&self, _n: u64) {}
+    fn is_cancelled(&self) -> bool {
+        self.1.load(Ordering::SeqCst)
+    }
+}
+
+/// A tiny regularised run on the shipped samples with the Neural (data) target of scan 1.
+fn tiny_config(dir: &Path) -> RunConfig {
+    let scan_path = root().join("sample_data/scans/scan_1.zip");
+    let scan = load_scan(&scan_path, LoadOptions::default(), &Silent).unwrap();
+    let ids = single_shown_images(&scan).ids;
+    let target = data_target(&[&scan], &ids, &Device::Cpu).unwrap();
+    let target_path = dir.join("neural_data.npy");
+    save_target(&target_path, &target).unwrap();
+    RunConfig {
+        data: root().join("sample_data/fashion-mnist"),
+        train_limit: 96,
+        test_limit: 40,
+        depth: Depth::Resnet18,
+        width: 0.125,
+        taps: vec![],
+        condition: Condition::NeuralData,
+        target: Some(target_path),
+        feature_tap: 9,
+        images: scan_path,
+        strength: 5.0,
+        seed: 3,
+        epochs: 2,
+        batch: 16,
+        lr: 0.05,
+        schedule: neureg::nn::schedule::Schedule::Paper,
+        optimizer: neureg::runs::Optimizer::Sgd,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        log_every: 2,
+        version: String::new(),
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let unbroken = dir.path().join("unbroken");
+    let info = train_run(&unbroken, &config, &Device::Cpu, &Silent).unwrap();
+    assert_eq!(info.status(), RunStatus::Finished);
+    let epochs = info
+        .events
+        .iter()
+        .filter(|e| matches!(e, MetricEvent::Epoch { .. }))
+        .count();
+    assert_eq!(epochs, 2);
+    let steps: Vec<&MetricEvent> = info
+        .events
+        .iter()
+        .filter(|e| matches!(e, MetricEvent::Step { .. }))
+        .collect();
+    assert_eq!(steps.len(), 6, "96 / 16 = 6 steps an epoch, a line every 2");
+    if let MetricEvent::Step {
+        sim_loss, gamma, ..
+    } = steps[0]
+    {
+        assert!(*sim_loss > 0.0);
+        assert!((gamma.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+    }
+
+    // Killed as epoch 2 starts, with a half-written metrics line after the checkpoint.
+    let killed = dir.path().join("killed");
+    let kill = KillAt("epoch 2/2", AtomicBool::new(false));
+    assert!(train_run(&killed, &config, &Device::Cpu, &kill).is_err());
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(killed.join("metrics.jsonl"))
+        .unwrap();
+    f.write_all(b"{\"event\":\"step\",\"epoch\":1,\"step\":8,\"task_lo")
+        .unwrap();
+    drop(f);
+    let resumed = train_run(&killed, &config, &Device::Cpu, &Silent).unwrap();
+    assert_eq!(
+        resumed.events, info.events,
+        "no metrics line lost or repeated"
+    );
+    let a = std::fs::read(checkpoint_path(&unbroken)).unwrap();
+    let b = std::fs::read(checkpoint_path(&killed)).unwrap();
+    assert!(
+        a == b,
+        "the resumed run ends with the unbroken run's weights"
+    );
+
+    // The folder now holds that run: another configuration is refused.
+    let other = RunConfig {
+        seed: 4,
+        ..config.clone()
+    };
+    let e = train_run(&killed, &other, &Device::Cpu, &Silent).unwrap_err();
+    assert!(e.to_string().contains("another configuration"), "{e}");
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RunConfig {
+        lr: 1e30,
+        epochs: 1,
+        ..tiny_config(dir.path())
+    };
+    let run = dir.path().join("run");
+    let e = train_run(&run, &config, &Device::Cpu, &Silent).unwrap_err();
+    assert!(e.to_string().contains("not finite"), "{e}");
+    let info = neureg::runs::store::RunInfo::read(&run).unwrap();
+    assert!(matches!(info.status(), RunStatus::Stopped(r) if r.contains("not finite")));
+}
+
+#[test]
+fn bad_targets_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = tiny_config(dir.path());
+    // A non-square custom matrix.
+    let bad = dir.path().join("bad.npy");
+    std::fs::write(&bad, neureg::data::npy::encode(&[2, 3], &[0f32; 6])).unwrap();
+    let config = RunConfig {
+        condition: Condition::Custom,
+        target: Some(bad),
+        ..base.clone()
+    };
+    let e = train_run(&dir.path().join("r1"), &config, &Device::Cpu, &Silent).unwrap_err();
+    assert!(
+        e.to_string().contains("bad.npy") && e.to_string().contains("square"),
+        "{e}"
+    );
+    // A condition without a target.
+    let config = RunConfig {
+        condition: Condition::Shuffle,
+        target: None,
+        ..base
+    };
+    let e = train_run(&dir.path().join("r2"), &config, &Device::Cpu, &Silent).unwrap_err();
+    assert!(e.to_string().contains("needs --target"), "{e}");
+}
