@@ -530,11 +530,16 @@ pub fn choose_device(spec: Option<&str>) -> crate::Result<Device> {
     }
 }
 
+/// A path inside the shipped `sample_data/` of this build's source tree.
+pub fn sample_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample_data")
+        .join(relative)
+}
+
 /// The shipped sample scans, if this build's source tree still has them.
 pub fn sample_scans() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("sample_data")
-        .join("scans");
+    let dir = sample_path("scans");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|entries| {
             entries

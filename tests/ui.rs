@@ -177,3 +177,62 @@ fn predictor_tab_fits_shows_quality_and_builds_a_target() {
     h.run_steps(3);
     h.get_by_label_contains("Regularisation target: neural_model (40 images");
 }
+
+#[test]
+fn training_tab_queues_a_run_and_its_curves_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(vec![]);
+    h.get_by_label("Training").click();
+    h.run_steps(2);
+    {
+        let view = &mut h.state_mut().training_view;
+        view.root = dir.path().display().to_string();
+        let f = &mut view.form;
+        f.condition = neureg::runs::Condition::None;
+        f.train_limit = 64;
+        f.test_limit = 32;
+        f.width = 0.125;
+        f.epochs = 2;
+        f.batch = 16;
+        f.log_every = 1;
+        view.seeds = "0, 1".into();
+    }
+    h.run_steps(2);
+    h.get_by_label("Queue 2 runs").click();
+    h.run_steps(1);
+    // The curves grow while the runs train: more metrics lines are read over time.
+    let mut seen = Vec::new();
+    for _ in 0..3000 {
+        h.step();
+        let lines: usize = h
+            .state()
+            .training_view
+            .runs
+            .iter()
+            .map(|r| r.events.len())
+            .sum();
+        if seen.last() != Some(&lines) {
+            seen.push(lines);
+        }
+        if !h.state().is_busy() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    settle(&mut h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        seen.len() >= 3,
+        "metrics read as they were written: {seen:?}"
+    );
+    let runs = &h.state().training_view.runs;
+    assert_eq!(runs.len(), 2);
+    assert!(runs
+        .iter()
+        .all(|r| r.status() == neureg::runs::RunStatus::Finished));
+    h.run_steps(3);
+    h.get_by_label("Task loss (cross-entropy) per step");
+    h.get_by_label_contains("Layer weights gamma");
+    h.get_by_label("Per condition (finished runs)");
+    assert_eq!(h.query_all_by_label("finished, 2 epochs").count(), 2);
+}

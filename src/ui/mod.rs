@@ -6,6 +6,7 @@ pub mod predictor_tab;
 mod scans_tab;
 mod similarity_tab;
 mod status_bar;
+pub mod training_tab;
 pub mod widgets;
 
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub enum Tab {
     Similarity,
     /// The denoising predictive model and the target.
     Predictor,
+    /// Regularised classifier runs.
+    Training,
 }
 
 /// A scan in the window, with its signal-to-noise weights.
@@ -69,6 +72,8 @@ pub struct NeuregApp {
     similarity_view: similarity_tab::SimilarityView,
     /// The Predictor tab's settings, jobs and fitted predictors.
     pub predictor_view: predictor_tab::PredictorView,
+    /// The Training tab's settings, queue and runs.
+    pub training_view: training_tab::TrainingView,
     /// The regularisation target built last, shown in the Similarity tab.
     pub target: Option<Arc<predictor_tab::BuiltTarget>>,
     /// Where exports are written.
@@ -96,6 +101,7 @@ impl NeuregApp {
             scans_view: Default::default(),
             similarity_view: Default::default(),
             predictor_view: Default::default(),
+            training_view: Default::default(),
             target: None,
             export_dir: PathBuf::from("neureg-exports"),
         }
@@ -114,6 +120,7 @@ impl NeuregApp {
             || !self.loading.is_empty()
             || self.analysis_job.is_some()
             || self.predictor_view.is_busy()
+            || self.training_view.is_busy()
     }
 
     /// The cell of the oracle matrices under the pointer (display order), if any.
@@ -262,6 +269,7 @@ impl NeuregApp {
                 ui.selectable_value(&mut self.tab, Tab::Scans, "Scans");
                 ui.selectable_value(&mut self.tab, Tab::Similarity, "Similarity");
                 ui.selectable_value(&mut self.tab, Tab::Predictor, "Predictor");
+                ui.selectable_value(&mut self.tab, Tab::Training, "Training");
             });
         });
         egui::Panel::bottom("status").show(ui, |ui| status_bar::show(self, ui));
@@ -271,6 +279,7 @@ impl NeuregApp {
                 Tab::Scans => scans_tab::show(self, ui),
                 Tab::Similarity => similarity_tab::show(self, ui),
                 Tab::Predictor => predictor_tab::show(self, ui),
+                Tab::Training => training_tab::show(self, ui),
             }
         });
     }
