@@ -287,3 +287,76 @@ fn oracle_uses_the_images_common_to_all_scans() {
     assert_eq!(ids.len(), 5);
     assert!(!ids.contains(&dropped));
 }
+
+#[test]
+fn train_writes_run_folders_for_a_sweep_and_resumes_a_finished_run_as_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let runs = dir.path().join("runs");
+    let args = [
+        "train",
+        "--data",
+        &format!("{root}/sample_data/fashion-mnist"),
+        "--images",
+        &format!("{root}/sample_data/scans/scan_1.zip"),
+        "--condition",
+        "shuffle",
+        "--target",
+        &format!("{root}/sample_data/targets/neural_model.npy"),
+        "--train-limit",
+        "32",
+        "--test-limit",
+        "16",
+        "--width",
+        "0.0625",
+        "--batch",
+        "16",
+        "--epochs",
+        "1",
+        "--log-every",
+        "1",
+        "--seeds",
+        "0,1",
+        "--out",
+        runs.to_str().unwrap(),
+    ];
+    let text = ok(&args);
+    assert!(text.contains("Finished"), "{text}");
+    for seed in [0, 1] {
+        let run = runs.join(format!("shuffle-a20-seed{seed}"));
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["seed"], seed);
+        assert_eq!(config["condition"], "shuffle");
+        let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        assert_eq!(
+            metrics.lines().count(),
+            2 + 1 + 1,
+            "2 steps, an epoch, the end"
+        );
+        assert!(run.join("checkpoints/last.safetensors").is_file());
+    }
+    // The same command again finds the finished runs and leaves them as they are.
+    let before = std::fs::read(runs.join("shuffle-a20-seed0/metrics.jsonl")).unwrap();
+    ok(&args);
+    assert_eq!(
+        std::fs::read(runs.join("shuffle-a20-seed0/metrics.jsonl")).unwrap(),
+        before
+    );
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 2);
+
+    // Bad input: an unknown data set path and a bad tap are clear errors, and leave no folder.
+    let out = neureg(&[
+        "train",
+        "--data",
+        "/nonexistent/set",
+        "--out",
+        runs.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/set"));
+    let out = neureg(&["train", "--taps", "1,40", "--out", runs.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and 17"));
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 2);
+}

@@ -377,3 +377,43 @@ fn bad_targets_are_clear_errors() {
     let e = train_run(&dir.path().join("r2"), &config, &Device::Cpu, &Silent).unwrap_err();
     assert!(e.to_string().contains("needs --target"), "{e}");
 }
+
+#[test]
+fn the_feature_control_takes_its_target_from_another_runs_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = RunConfig {
+        epochs: 1,
+        ..tiny_config(dir.path())
+    };
+    let first = dir.path().join("first");
+    train_run(
+        &first,
+        &RunConfig {
+            condition: Condition::None,
+            ..base.clone()
+        },
+        &Device::Cpu,
+        &Silent,
+    )
+    .unwrap();
+    let config = RunConfig {
+        condition: Condition::Feature,
+        target: Some(first.clone()),
+        feature_tap: 5,
+        ..base
+    };
+    let target = neureg::train::targets::load_sim_target(&config, &Device::Cpu)
+        .unwrap()
+        .unwrap();
+    let n = target.len();
+    assert_eq!(n, 500, "the single-shown images of the sample scan");
+    for a in [0, 7, 300] {
+        assert!(
+            (target.matrix[a * n + a] - 1.0).abs() < 1e-4,
+            "cosine self-similarity is 1"
+        );
+        assert!((target.matrix[a * n + 11] - target.matrix[11 * n + a]).abs() < 1e-5);
+    }
+    let run = train_run(&dir.path().join("feature"), &config, &Device::Cpu, &Silent).unwrap();
+    assert_eq!(run.status(), RunStatus::Finished);
+}

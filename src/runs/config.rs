@@ -61,25 +61,30 @@ pub enum Optimizer {
     Adamw,
 }
 
+/// The demo's classification set (relative to the project folder).
+const DEFAULT_DATA: &str = "sample_data/fashion-mnist";
+/// The demo's target images (relative to the project folder).
+const DEFAULT_IMAGES: &str = "sample_data/scans/scan_1.zip";
+
 /// A run's configuration (`config.json`; also the flags of `neureg train`).
 /// The defaults are a demo that finishes in minutes on two CPU cores; `--paper`
 /// sets the paper's scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct RunConfig {
     /// Classification set: CIFAR binary (.tar.gz or folder), IDX folder or image folder.
-    #[arg(long, default_value = "sample_data/fashion-mnist")]
+    #[arg(long, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
     /// Use at most this many training images (0: all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = RunConfig::default().train_limit)]
     pub train_limit: usize,
     /// Use at most this many test images (0: all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = RunConfig::default().test_limit)]
     pub test_limit: usize,
     /// Network depth.
     #[arg(long, value_enum, default_value = "resnet18")]
     pub depth: Depth,
     /// Channel multiplier (1 = the paper's 64 channels in the first stage).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = RunConfig::default().width)]
     pub width: f64,
     /// Tapped conv layers, comma-separated (default: the stem and each stage's end).
     #[arg(long, value_delimiter = ',')]
@@ -92,25 +97,25 @@ pub struct RunConfig {
     #[arg(long)]
     pub target: Option<PathBuf>,
     /// The tap of the Feature run's network whose similarity is the target.
-    #[arg(long, default_value_t = 9)]
+    #[arg(long, default_value_t = RunConfig::default().feature_tap)]
     pub feature_tap: usize,
     /// Where the target's images are: a scan (zip or folder) or an image folder.
-    #[arg(long, default_value = "sample_data/scans/scan_1.zip")]
+    #[arg(long, default_value = DEFAULT_IMAGES)]
     pub images: PathBuf,
     /// Strength a of the similarity loss (Eq. 7).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = RunConfig::default().strength)]
     pub strength: f64,
     /// Seed of the weights, the batch order, the augmentation and the Shuffle permutation.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = RunConfig::default().seed)]
     pub seed: u64,
     /// Epochs.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = RunConfig::default().epochs)]
     pub epochs: usize,
     /// Batch size (classification and similarity batches alike).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = RunConfig::default().batch)]
     pub batch: usize,
     /// Initial learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = RunConfig::default().lr)]
     pub lr: f64,
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value = "paper")]
@@ -119,18 +124,47 @@ pub struct RunConfig {
     #[arg(long, value_enum, default_value = "sgd")]
     pub optimizer: Optimizer,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = RunConfig::default().momentum)]
     pub momentum: f64,
     /// Weight decay.
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = RunConfig::default().weight_decay)]
     pub weight_decay: f64,
     /// A metrics line every this many steps.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = RunConfig::default().log_every)]
     pub log_every: usize,
     /// neureg's version (set when the run starts).
     #[arg(skip)]
     #[serde(default)]
     pub version: String,
+}
+
+impl Default for RunConfig {
+    /// The demo: a quarter-width ResNet18 on 2000 sample Fashion-MNIST images for 3 epochs.
+    fn default() -> Self {
+        RunConfig {
+            data: PathBuf::from(DEFAULT_DATA),
+            train_limit: 2000,
+            test_limit: 500,
+            depth: Depth::Resnet18,
+            width: 0.25,
+            taps: Vec::new(),
+            condition: Condition::None,
+            target: None,
+            feature_tap: 9,
+            images: PathBuf::from(DEFAULT_IMAGES),
+            strength: 20.0,
+            seed: 0,
+            epochs: 3,
+            batch: 64,
+            lr: 0.1,
+            schedule: Schedule::Paper,
+            optimizer: Optimizer::Sgd,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            log_every: 5,
+            version: String::new(),
+        }
+    }
 }
 
 impl RunConfig {

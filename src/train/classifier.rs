@@ -190,13 +190,13 @@ pub fn train_run(
             return RunInfo::read(dir);
         }
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    config.save(dir)?;
-    let metrics_path = dir.join("metrics.jsonl");
-
+    // Data and target first, so that bad input leaves no run folder behind.
     progress.stage("loading data", 1);
     let data = prepare(&config)?;
     let target = load_sim_target(&config, device)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    config.save(dir)?;
+    let metrics_path = dir.join("metrics.jsonl");
     let (net, varmap, theta) = build(&config, data.classes.len(), device)?;
     let named: Vec<(String, Var)> = varmap
         .data()

@@ -28,6 +28,8 @@ pub struct TrainingView {
     pub form: RunConfig,
     /// Seeds of the next runs, comma-separated.
     pub seeds: String,
+    /// Strengths of the next runs, comma-separated (empty: the form's).
+    pub strengths: String,
     /// Folder holding the runs.
     pub root: String,
     queue: Vec<RunConfig>,
@@ -42,36 +44,22 @@ pub struct TrainingView {
 impl Default for TrainingView {
     fn default() -> Self {
         let model_target = crate::cli::sample_path("targets/neural_model.npy");
+        let has_target = model_target.is_file();
         let form = RunConfig {
             data: crate::cli::sample_path("fashion-mnist"),
-            train_limit: 2000,
-            test_limit: 500,
-            depth: Depth::Resnet18,
-            width: 0.25,
-            taps: Vec::new(),
-            condition: if model_target.is_file() {
+            images: crate::cli::sample_path("scans/scan_1.zip"),
+            condition: if has_target {
                 Condition::NeuralModel
             } else {
                 Condition::None
             },
-            target: model_target.is_file().then_some(model_target),
-            feature_tap: 9,
-            images: crate::cli::sample_path("scans/scan_1.zip"),
-            strength: 20.0,
-            seed: 0,
-            epochs: 4,
-            batch: 64,
-            lr: 0.1,
-            schedule: Schedule::Paper,
-            optimizer: Optimizer::Sgd,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            log_every: 5,
-            version: String::new(),
+            target: has_target.then_some(model_target),
+            ..RunConfig::default()
         };
         TrainingView {
             form,
             seeds: "0".into(),
+            strengths: String::new(),
             root: "runs".into(),
             queue: Vec::new(),
             job: None,
@@ -275,14 +263,13 @@ fn settings(app: &mut NeuregApp, ui: &mut egui::Ui) {
         ui.label("Runs folder");
         ui.add(egui::TextEdit::singleline(&mut view.root).desired_width(200.0));
     });
-    let seeds: Result<Vec<u64>, _> = view
-        .seeds
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::parse)
-        .collect();
-    match seeds.map(|s| view.form.sweep(&s, &[])) {
+    let seeds = parse_list::<u64>(&view.seeds);
+    let strengths = parse_list::<f64>(&view.strengths);
+    let sweep = match (seeds, strengths) {
+        (Some(s), Some(a)) => Ok(view.form.sweep(&s, &a)),
+        _ => Err(()),
+    };
+    match sweep {
         Ok(configs) => {
             let label = format!(
                 "Queue {} run{}",
@@ -316,6 +303,15 @@ fn settings(app: &mut NeuregApp, ui: &mut egui::Ui) {
             }
         });
     }
+}
+
+/// A comma-separated list of numbers, or `None` if one does not parse.
+fn parse_list<T: std::str::FromStr>(text: &str) -> Option<Vec<T>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().ok())
+        .collect()
 }
 
 fn status_text(run: &RunInfo) -> String {

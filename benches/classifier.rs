@@ -1,0 +1,120 @@
+//! Benchmark of the regularised classifier (SPEC 7): training images per
+//! second for ResNet18 at batch 64 on 1 x 32 x 32 images, without and with
+//! the similarity loss (a second batch of 64 scan-sized 36 x 64 images, five
+//! taps), and inference; the same network and step in PyTorch
+//! (`scripts/resnet_torch.py`) in the same run when python3 with torch is
+//! present. Prints figures; never fails.
+//!
+//! Run: `cargo bench --bench classifier`
+
+use std::process::Command;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
+use neureg::nn::seeded_init::seeded_var_builder;
+use neureg::nn::sgd::Sgd;
+use neureg::train::similarity_loss::{atanh_clamped, similarity_loss};
+
+const BATCH: usize = 64;
+
+/// Images per second in neureg: (train plain, train regularised, inference).
+fn neureg(width: f64, steps: usize) -> neureg::Result<(f64, f64, f64)> {
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let vb = seeded_var_builder(&varmap, 0, &dev);
+    let config = ResNetConfig {
+        depth: Depth::Resnet18,
+        width,
+        classes: 10,
+        taps: Depth::Resnet18.default_taps(),
+    };
+    let net = ResNet::new(&config, vb.clone())?;
+    let theta = vb.get_with_hints(5, "theta", candle_nn::Init::Const(0.0))?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let mut sgd = Sgd::new(vars, 0.01, 0.9, 5e-4, vec![]);
+    let x = Tensor::randn(0f32, 1., (BATCH, 1, 32, 32), &dev)?;
+    let y = Tensor::zeros(BATCH, candle_core::DType::U32, &dev)?;
+    let sx = Tensor::randn(0f32, 1., (BATCH, 1, 36, 64), &dev)?;
+    let t = atanh_clamped(&((Tensor::rand(0f32, 1., (BATCH, BATCH), &dev)? * 1.8)? - 0.9)?)?;
+    let mut step = |regularised: bool| -> neureg::Result<()> {
+        let logits = net.forward(&x, true, true)?.logits.expect("logits");
+        let mut loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        if regularised {
+            let taps = net.forward(&sx, true, false)?.taps;
+            loss = (loss + (similarity_loss(&taps, &theta, &t)?.loss * 20.0)?)?;
+        }
+        sgd.apply(&loss.backward()?)
+    };
+    let mut rates = Vec::new();
+    for regularised in [false, true] {
+        step(regularised)?;
+        let start = Instant::now();
+        for _ in 0..steps {
+            step(regularised)?;
+        }
+        rates.push((steps * BATCH) as f64 / start.elapsed().as_secs_f64());
+    }
+    net.forward(&x, false, true)?;
+    let start = Instant::now();
+    for _ in 0..steps {
+        net.forward(&x, false, true)?;
+    }
+    rates.push((steps * BATCH) as f64 / start.elapsed().as_secs_f64());
+    Ok((rates[0], rates[1], rates[2]))
+}
+
+/// The same in PyTorch, if present.
+fn torch(width: f64, steps: usize) -> Option<(f64, f64, f64)> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/resnet_torch.py");
+    let out = Command::new("python3")
+        .args([
+            script,
+            &width.to_string(),
+            &BATCH.to_string(),
+            &steps.to_string(),
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    (v.len() == 3).then(|| (v[0], v[1], v[2]))
+}
+
+fn main() {
+    for (width, steps) in [(1.0, 3), (0.25, 10)] {
+        let label = format!("ResNet18 width {width}, batch {BATCH}, 1 x 32 x 32");
+        let ours = match neureg(width, steps) {
+            Ok(v) => v,
+            Err(e) => {
+                println!("{label}: neureg failed: {e}");
+                continue;
+            }
+        };
+        let reference = torch(width, steps);
+        println!("{label} (images per second)");
+        let names = ["train", "train + similarity loss", "inference"];
+        let ours = [ours.0, ours.1, ours.2];
+        for (k, name) in names.iter().enumerate() {
+            match reference {
+                Some(r) => {
+                    let r = [r.0, r.1, r.2][k];
+                    println!(
+                        "  {name:<24} neureg {:>8.1}   PyTorch {r:>8.1}   PyTorch / neureg {:.2}",
+                        ours[k],
+                        r / ours[k]
+                    );
+                }
+                None => println!("  {name:<24} neureg {:>8.1}   (PyTorch not found)", ours[k]),
+            }
+        }
+    }
+}
