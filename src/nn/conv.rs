@@ -276,7 +276,7 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
 }
 
 /// Runs `f(first sample, samples of out)` over the batch split into one chunk per thread.
-fn split_batch<T: Send>(
+pub(crate) fn split_batch<T: Send>(
     batch: usize,
     per_sample: usize,
     out: &mut [f32],
@@ -303,7 +303,11 @@ fn split_batch<T: Send>(
     })
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+pub(crate) fn slice<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),

@@ -1,6 +1,7 @@
 //! Networks and their optimisers: the predictive model of SPEC 6 and the ResNets of SPEC 7.
 
 pub mod adam;
+pub mod batch_norm;
 pub mod conv;
 pub mod factorized_readout;
 pub mod gaussian_readout;

@@ -6,11 +6,12 @@
 //! Variable names follow torchvision's `resnet18` (`conv1`, `bn1`,
 //! `layer1.0.conv1`, `layer2.0.downsample.0`, `fc`).
 
-use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{batch_norm, linear, BatchNorm, BatchNormConfig, Linear, VarBuilder};
+use candle_core::{Module, Tensor};
+use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::conv::Conv2d;
 
 /// The depth of the network.
@@ -93,26 +94,13 @@ impl ResNetConfig {
     }
 }
 
-/// Batch norm as torchvision's (momentum 0.1, eps 1e-5).
-fn norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
-    Ok(batch_norm(
-        channels,
-        BatchNormConfig {
-            momentum: 0.1,
-            eps: 1e-5,
-            ..Default::default()
-        },
-        vb,
-    )?)
-}
-
 /// A basic block: two 3 x 3 convolutions with a residual connection.
 struct BasicBlock {
     conv1: Conv2d,
-    bn1: BatchNorm,
+    bn1: BatchNorm2d,
     conv2: Conv2d,
-    bn2: BatchNorm,
-    downsample: Option<(Conv2d, BatchNorm)>,
+    bn2: BatchNorm2d,
+    downsample: Option<(Conv2d, BatchNorm2d)>,
 }
 
 impl BasicBlock {
@@ -120,16 +108,16 @@ impl BasicBlock {
         let downsample = if stride != 1 || inputs != outputs {
             Some((
                 Conv2d::new(inputs, outputs, 1, stride, 0, false, vb.pp("downsample.0"))?,
-                norm(outputs, vb.pp("downsample.1"))?,
+                BatchNorm2d::new(outputs, vb.pp("downsample.1"))?,
             ))
         } else {
             None
         };
         Ok(BasicBlock {
             conv1: Conv2d::new(inputs, outputs, 3, stride, 1, false, vb.pp("conv1"))?,
-            bn1: norm(outputs, vb.pp("bn1"))?,
+            bn1: BatchNorm2d::new(outputs, vb.pp("bn1"))?,
             conv2: Conv2d::new(outputs, outputs, 3, 1, 1, false, vb.pp("conv2"))?,
-            bn2: norm(outputs, vb.pp("bn2"))?,
+            bn2: BatchNorm2d::new(outputs, vb.pp("bn2"))?,
             downsample,
         })
     }
@@ -149,7 +137,7 @@ impl BasicBlock {
 /// A CIFAR ResNet with feature taps.
 pub struct ResNet {
     config: ResNetConfig,
-    stem: (Conv2d, BatchNorm),
+    stem: (Conv2d, BatchNorm2d),
     blocks: Vec<BasicBlock>,
     fc: Linear,
 }
@@ -169,7 +157,7 @@ impl ResNet {
         let c0 = config.channels(0);
         let stem = (
             Conv2d::new(1, c0, 3, 1, 1, false, vb.pp("conv1"))?,
-            norm(c0, vb.pp("bn1"))?,
+            BatchNorm2d::new(c0, vb.pp("bn1"))?,
         );
         let mut blocks = Vec::new();
         let mut inputs = c0;
