@@ -2,16 +2,17 @@
 //! skip connections (each layer sees the outputs of all earlier layers), batch
 //! norm and ELU. Its output is every layer's output stacked along channels.
 
-use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{batch_norm, BatchNorm, BatchNormConfig, VarBuilder};
+use candle_core::{Module, Tensor};
+use candle_nn::VarBuilder;
 
+use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::conv::{conv2d, Conv2d};
 
 use crate::error::Result;
 
 /// The core: `layers` blocks of conv, batch norm, ELU.
 pub struct StackedCore {
-    blocks: Vec<(Conv2d, BatchNorm)>,
+    blocks: Vec<(Conv2d, BatchNorm2d)>,
 }
 
 impl StackedCore {
@@ -39,14 +40,7 @@ impl StackedCore {
                 true,
                 vb.pp(format!("core.layer{l}.conv")),
             )?;
-            let bn = batch_norm(
-                channels,
-                BatchNormConfig {
-                    momentum: 0.1,
-                    ..Default::default()
-                },
-                vb.pp(format!("core.layer{l}.norm")),
-            )?;
+            let bn = BatchNorm2d::new(channels, vb.pp(format!("core.layer{l}.norm")))?;
             blocks.push((conv, bn));
         }
         Ok(StackedCore { blocks })

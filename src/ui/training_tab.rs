@@ -123,6 +123,10 @@ pub fn poll(app: &mut NeuregApp, now: f64) {
     if refresh {
         view.refresh(&mut app.errors);
         view.last_refresh = now;
+        if view.selected.is_empty() {
+            // Nothing chosen yet: show every run found.
+            view.selected = view.runs.iter().map(|r| r.dir.clone()).collect();
+        }
     }
 }
 
@@ -178,10 +182,11 @@ fn settings(app: &mut NeuregApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.label("Network");
         egui::ComboBox::from_id_salt("depth")
-            .selected_text(format!("{:?}", f.depth))
+            .selected_text(depth_label(f.depth))
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut f.depth, Depth::Resnet18, "ResNet18");
-                ui.selectable_value(&mut f.depth, Depth::Resnet34, "ResNet34");
+                for d in [Depth::Resnet18, Depth::Resnet34] {
+                    ui.selectable_value(&mut f.depth, d, depth_label(d));
+                }
             });
         ui.label("width");
         ui.add(
@@ -211,6 +216,14 @@ fn settings(app: &mut NeuregApp, ui: &mut egui::Ui) {
                 egui::DragValue::new(&mut f.strength)
                     .range(0.0..=1000.0)
                     .speed(0.5),
+            );
+        });
+        ui.horizontal(|ui| {
+            ui.label("Strength sweep");
+            ui.add(
+                egui::TextEdit::singleline(&mut view.strengths)
+                    .hint_text("e.g. 1, 10, 20")
+                    .desired_width(120.0),
             );
         });
         if f.condition == Condition::Feature {
@@ -302,6 +315,14 @@ fn settings(app: &mut NeuregApp, ui: &mut egui::Ui) {
                 job.status().cancel();
             }
         });
+    }
+}
+
+/// The network's name as the paper writes it.
+fn depth_label(depth: Depth) -> &'static str {
+    match depth {
+        Depth::Resnet18 => "ResNet18",
+        Depth::Resnet34 => "ResNet34",
     }
 }
 
@@ -420,9 +441,9 @@ fn curves(view: &TrainingView, ui: &mut egui::Ui) {
                 .height(200.0)
                 .legend(Legend::default())
                 .show(ui, |p| {
-                    for run in &shown {
+                    for (k, run) in shown.iter().enumerate() {
                         let pts: PlotPoints = step_series(run).iter().map(|s| [s.0, s.1]).collect();
-                        p.line(Line::new(run.name(), pts));
+                        p.line(Line::new(run.name(), pts).color(run_colour(k)));
                     }
                 });
         });
@@ -433,9 +454,12 @@ fn curves(view: &TrainingView, ui: &mut egui::Ui) {
                 .height(200.0)
                 .legend(Legend::default())
                 .show(ui, |p| {
-                    for run in &shown {
-                        let pts: PlotPoints = step_series(run).iter().map(|s| [s.0, s.2]).collect();
-                        p.line(Line::new(run.name(), pts));
+                    for (k, run) in shown.iter().enumerate() {
+                        if run.config.regularised() {
+                            let pts: PlotPoints =
+                                step_series(run).iter().map(|s| [s.0, s.2]).collect();
+                            p.line(Line::new(run.name(), pts).color(run_colour(k)));
+                        }
                     }
                 });
         });
@@ -450,7 +474,7 @@ fn curves(view: &TrainingView, ui: &mut egui::Ui) {
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |p| {
-                    for run in &shown {
+                    for (k, run) in shown.iter().enumerate() {
                         let epochs: Vec<(f64, f64, f64)> = run
                             .events
                             .iter()
@@ -466,9 +490,12 @@ fn curves(view: &TrainingView, ui: &mut egui::Ui) {
                             .collect();
                         let test: PlotPoints = epochs.iter().map(|e| [e.0, e.2]).collect();
                         let train: PlotPoints = epochs.iter().map(|e| [e.0, e.1]).collect();
-                        p.line(Line::new(format!("{} test", run.name()), test));
+                        p.line(
+                            Line::new(format!("{} test", run.name()), test).color(run_colour(k)),
+                        );
                         p.line(
                             Line::new(format!("{} train", run.name()), train)
+                                .color(run_colour(k))
                                 .style(egui_plot::LineStyle::dashed_loose()),
                         );
                     }
@@ -497,7 +524,7 @@ fn curves(view: &TrainingView, ui: &mut egui::Ui) {
                             .collect();
                         let colour = layer_colour(l, taps.len());
                         p.line(
-                            Line::new(format!("conv {}", taps[l]), pts)
+                            Line::new(format!("{}. conv {}", l + 1, taps[l]), pts)
                                 .color(colour)
                                 .fill(0.0)
                                 .fill_alpha(1.0),
@@ -506,6 +533,12 @@ fn curves(view: &TrainingView, ui: &mut egui::Ui) {
                 });
         });
     });
+}
+
+/// One colour per run shown (the same in every plot).
+fn run_colour(k: usize) -> Color32 {
+    // Golden-angle hues stay distinct for any number of runs.
+    egui::ecolor::Hsva::new((k as f32 * 0.381_966).fract(), 0.7, 0.9, 1.0).into()
 }
 
 /// A distinct colour per layer (hues around the circle).
@@ -575,7 +608,11 @@ fn condition_table(view: &TrainingView, ui: &mut egui::Ui) {
             };
             ui.label(c.label());
             ui.label(runs.len().to_string());
-            ui.label(format!("{m:.3} ± {s:.3}"));
+            ui.label(if acc.len() > 1 {
+                format!("{m:.3} ± {s:.3}")
+            } else {
+                format!("{m:.3} (one seed)")
+            });
             ui.label(gamma_text);
             ui.end_row();
         }
