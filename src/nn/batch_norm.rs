@@ -133,6 +133,18 @@ fn dims(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
     Ok((b, c, h * w))
 }
 
+/// The three operands of an op as contiguous slices.
+fn operands<'a>(
+    args: [(&'a CpuStorage, &Layout); 3],
+    names: [&str; 3],
+) -> candle_core::Result<[&'a [f32]; 3]> {
+    Ok([
+        slice(args[0].0, args[0].1, names[0])?,
+        slice(args[1].0, args[1].1, names[1])?,
+        slice(args[2].0, args[2].1, names[2])?,
+    ])
+}
+
 /// The training-mode forward pass: `(x - mean) / sqrt(var + eps) * weight + bias`.
 struct Normalise {
     eps: f64,
@@ -154,11 +166,7 @@ impl CustomOp3 for Normalise {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (b, c, hw) = dims(l1)?;
-        let (x, w, bias) = (
-            slice(s1, l1, "input")?,
-            slice(s2, l2, "weight")?,
-            slice(s3, l3, "bias")?,
-        );
+        let [x, w, bias] = operands([(s1, l1), (s2, l2), (s3, l3)], ["input", "weight", "bias"])?;
         let (mean, var) = channel_stats(x, b, c, hw);
         let scale: Vec<f32> = (0..c)
             .map(|ch| w[ch] / (var[ch] as f64 + self.eps).sqrt() as f32)
@@ -215,11 +223,10 @@ impl CustomOp3 for Gradients {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (b, c, hw) = dims(l1)?;
-        let (x, w, dy) = (
-            slice(s1, l1, "input")?,
-            slice(s2, l2, "weight")?,
-            slice(s3, l3, "gradient")?,
-        );
+        let [x, w, dy] = operands(
+            [(s1, l1), (s2, l2), (s3, l3)],
+            ["input", "weight", "gradient"],
+        )?;
         let (mean, var) = channel_stats(x, b, c, hw);
         let inv_std: Vec<f64> = var
             .iter()

@@ -156,6 +156,26 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
     });
 }
 
+/// A grid's header row.
+fn header(ui: &mut egui::Ui, titles: &[&str]) {
+    for t in titles {
+        ui.strong(*t);
+    }
+    ui.end_row();
+}
+
+/// A labelled number field.
+fn drag(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut f64,
+    range: std::ops::RangeInclusive<f64>,
+    speed: f64,
+) {
+    ui.label(label);
+    ui.add(egui::DragValue::new(value).range(range).speed(speed));
+}
+
 fn path_field(ui: &mut egui::Ui, label: &str, path: &mut PathBuf) {
     ui.horizontal(|ui| {
         ui.label(label);
@@ -188,12 +208,7 @@ fn settings(app: &mut NeuregApp, ui: &mut egui::Ui) {
                     ui.selectable_value(&mut f.depth, d, depth_label(d));
                 }
             });
-        ui.label("width");
-        ui.add(
-            egui::DragValue::new(&mut f.width)
-                .range(0.03..=2.0)
-                .speed(0.01),
-        );
+        drag(ui, "width", &mut f.width, 0.03..=2.0, 0.01);
     });
     ui.horizontal(|ui| {
         ui.label("Condition");
@@ -210,14 +225,7 @@ fn settings(app: &mut NeuregApp, ui: &mut egui::Ui) {
         path_field(ui, "Target", &mut target);
         f.target = (!target.as_os_str().is_empty()).then_some(target);
         path_field(ui, "Target images", &mut f.images);
-        ui.horizontal(|ui| {
-            ui.label("Strength a");
-            ui.add(
-                egui::DragValue::new(&mut f.strength)
-                    .range(0.0..=1000.0)
-                    .speed(0.5),
-            );
-        });
+        ui.horizontal(|ui| drag(ui, "Strength a", &mut f.strength, 0.0..=1000.0, 0.5));
         ui.horizontal(|ui| {
             ui.label("Strength sweep");
             ui.add(
@@ -242,12 +250,7 @@ fn settings(app: &mut NeuregApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.label("Batch");
         ui.add(egui::DragValue::new(&mut f.batch).range(2..=512));
-        ui.label("lr");
-        ui.add(
-            egui::DragValue::new(&mut f.lr)
-                .range(1e-5..=1.0)
-                .speed(0.001),
-        );
+        drag(ui, "lr", &mut f.lr, 1e-5..=1.0, 0.001);
     });
     ui.horizontal(|ui| {
         ui.label("Schedule");
@@ -356,18 +359,18 @@ fn run_list(app: &mut NeuregApp, ui: &mut egui::Ui) {
         return;
     }
     egui::Grid::new("runs").striped(true).show(ui, |ui| {
-        for h in [
-            "",
-            "run",
-            "condition",
-            "a",
-            "seed",
-            "status",
-            "test accuracy",
-        ] {
-            ui.strong(h);
-        }
-        ui.end_row();
+        header(
+            ui,
+            &[
+                "",
+                "run",
+                "condition",
+                "a",
+                "seed",
+                "status",
+                "test accuracy",
+            ],
+        );
         for run in &view.runs {
             let mut on = view.selected.contains(&run.dir);
             if ui.checkbox(&mut on, "").changed() {
@@ -570,15 +573,15 @@ fn condition_table(view: &TrainingView, ui: &mut egui::Ui) {
         return;
     }
     egui::Grid::new("conditions").striped(true).show(ui, |ui| {
-        for h in [
-            "condition",
-            "runs",
-            "test accuracy (mean ± SEM)",
-            "final gamma per tap",
-        ] {
-            ui.strong(h);
-        }
-        ui.end_row();
+        header(
+            ui,
+            &[
+                "condition",
+                "runs",
+                "test accuracy (mean ± SEM)",
+                "final gamma per tap",
+            ],
+        );
         for c in Condition::ALL {
             let runs: Vec<&&RunInfo> = finished
                 .iter()
