@@ -99,8 +99,8 @@ mod tests {
             (a / (a + b), b / (a + b))
         };
         let target = [[1f32, 0.1, -0.3], [0.1, 1., 0.5], [-0.3, 0.5, 1.]];
-        let target_atanh: Vec<f32> = target.iter().flatten().map(|v| v.atanh()).collect();
-        let t = Tensor::from_vec(target_atanh, (3, 3), &dev).unwrap();
+        let flat: Vec<f32> = target.iter().flatten().copied().collect();
+        let t = atanh_clamped(&Tensor::from_vec(flat, (3, 3), &dev).unwrap()).unwrap();
         let out = similarity_loss(&[f0, f1], theta.as_tensor(), &t).unwrap();
         let mut expected = 0.0;
         for (a, b) in [(0, 1), (0, 2), (1, 2)] {
