@@ -3,13 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::npy::{encode, write_atomic};
 use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, LoadOptions, Scan, Tier};
+use crate::eval::attacks::Norm;
+use crate::eval::minimal::{attack_run, AttackConfig, AttackName};
+use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseKind};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
 use crate::runs::store::run_dir;
@@ -146,6 +149,59 @@ pub enum Command {
         /// The run's settings.
         #[command(flatten)]
         run: RunConfig,
+    },
+    /// Accuracy under noise (SPEC 8, Fig. 4) of trained runs, stored in each run's results/, and
+    /// the mean and SEM over the seeds of each condition written to --out.
+    EvalNoise {
+        /// Run folders (from train).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Summary JSON file: every run's curve and the per-condition mean and SEM.
+        #[arg(long)]
+        out: PathBuf,
+        /// The noise.
+        #[arg(long, value_enum, default_value = "gaussian")]
+        kind: NoiseKind,
+        /// Noise levels, comma-separated (default 0, 0.01, ..., 0.1).
+        #[arg(long, value_delimiter = ',')]
+        levels: Vec<f64>,
+        /// Test images (the first ones; 0: the whole test set).
+        #[arg(long, default_value_t = 1000)]
+        samples: usize,
+        /// Seed of the noise draws (the same for every run).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Minimal adversarial perturbations (SPEC 8) of a trained run: per sample the smallest
+    /// verified distance, the median, stored in the run's results/; --out gets the result and
+    /// PNGs of the first examples (original, perturbation amplified around gray, adversarial).
+    Attack {
+        /// Run folder (from train).
+        run: PathBuf,
+        /// The attack.
+        #[arg(long, value_enum)]
+        attack: AttackName,
+        /// The norm.
+        #[arg(long, value_enum, default_value = "linf")]
+        norm: Norm,
+        /// Test images attacked (the first ones).
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+        /// Images per batch.
+        #[arg(long, default_value_t = 50)]
+        batch: usize,
+        /// Bisection rounds of the per-sample epsilon search.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// PGD steps (0: foolbox's default, 40 for Linf, 50 for L2).
+        #[arg(long, default_value_t = 0)]
+        steps: usize,
+        /// Seed of PGD's random start.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Write delta_scan and delta_repeat (Eq. 4, 5): counts, standard deviations, histograms.
     Variability {
@@ -409,6 +465,113 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                 println!("{}: {:?}", dir.display(), info.status());
             }
         }
+        Command::EvalNoise {
+            runs,
+            out,
+            kind,
+            levels,
+            samples,
+            seed,
+        } => {
+            let levels = if levels.is_empty() {
+                default_levels()
+            } else {
+                levels
+            };
+            let mut curves = Vec::new();
+            for run in &runs {
+                let bar = Bar::new();
+                let curve = noise_curve(
+                    run,
+                    kind,
+                    &levels,
+                    samples,
+                    seed,
+                    device,
+                    &bar,
+                    &mut |_, _| {},
+                )?;
+                drop(bar);
+                let cells: Vec<String> = curve
+                    .levels
+                    .iter()
+                    .zip(&curve.accuracy)
+                    .map(|(l, a)| format!("{l:.2}: {a:.3}"))
+                    .collect();
+                println!(
+                    "{} ({}): {}",
+                    run.display(),
+                    curve.condition.label(),
+                    cells.join(", ")
+                );
+                curves.push(curve);
+            }
+            let summary = summarise(&curves)?;
+            for c in &summary {
+                println!(
+                    "{} (a = {}, {} run{}): accuracy at {:.2} = {:.3} ± {:.3}",
+                    c.condition.label(),
+                    c.strength,
+                    c.runs,
+                    if c.runs == 1 { "" } else { "s" },
+                    c.levels.last().copied().unwrap_or(0.0),
+                    c.mean.last().copied().unwrap_or(0.0),
+                    c.sem.last().copied().unwrap_or(0.0)
+                );
+            }
+            let value = serde_json::json!({ "runs": curves, "conditions": summary });
+            write_atomic(&out, value.to_string().as_bytes())?;
+        }
+        Command::Attack {
+            run,
+            attack,
+            norm,
+            samples,
+            batch,
+            rounds,
+            steps,
+            seed,
+            out,
+        } => {
+            let config = AttackConfig {
+                attack,
+                norm,
+                samples,
+                batch,
+                rounds,
+                steps,
+                seed,
+            };
+            std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
+            let mut examples = 0usize;
+            let bar = Bar::new();
+            let result = attack_run(&run, &config, device, &bar, &mut |batch| {
+                let (first, x, found) = (batch.first, batch.images, batch.found);
+                for (i, d) in found.distance.iter().enumerate() {
+                    if examples < 8 && d.is_finite() && *d > 0.0 {
+                        let path = out.join(format!("example_{:04}.png", first + i));
+                        if write_example(&path, x, &found.adversarial, i).is_ok() {
+                            examples += 1;
+                        }
+                    }
+                }
+            })?;
+            drop(bar);
+            let broken = result.distances.iter().filter(|d| d.is_some()).count();
+            println!(
+                "{}: {:?} {:?} on {} samples: {} broken, median distance {}",
+                run.display(),
+                attack,
+                norm,
+                result.labels.len(),
+                broken,
+                result
+                    .median
+                    .map_or("infinite".into(), |m| format!("{m:.5}"))
+            );
+            let text = serde_json::to_string_pretty(&result)?;
+            write_atomic(&out.join("result.json"), text.as_bytes())?;
+        }
         Command::Variability { scans, json } => {
             let scans = load(&scans)?;
             let refs: Vec<&Scan> = scans.iter().collect();
@@ -528,6 +691,42 @@ pub fn choose_device(spec: Option<&str>) -> crate::Result<Device> {
         Some(s) => crate::device::open(s),
         None => Ok(crate::device::default_device()),
     }
+}
+
+/// Writes sample `i` of `originals` and `adversarial` (B, 1, H, W) as a PNG, magnified 4x:
+/// original, perturbation (gray = 0, amplified to fill the range) and adversarial side by side.
+fn write_example(
+    path: &Path,
+    originals: &Tensor,
+    adversarial: &Tensor,
+    i: usize,
+) -> anyhow::Result<()> {
+    let a = originals.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+    let b = adversarial.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+    let (h, w) = (originals.dim(2)?, originals.dim(3)?);
+    let delta: Vec<f32> = a.iter().zip(&b).map(|(x, y)| y - x).collect();
+    let scale = delta.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
+    let panels = [
+        a.clone(),
+        delta.iter().map(|d| 0.5 + 0.5 * d / scale).collect(),
+        b.clone(),
+    ];
+    let zoom = 4;
+    let mut img = image::GrayImage::new((3 * w * zoom + 2 * zoom) as u32, (h * zoom) as u32);
+    for (p, panel) in panels.iter().enumerate() {
+        for y in 0..h * zoom {
+            for x in 0..w * zoom {
+                let v = (panel[(y / zoom) * w + x / zoom].clamp(0.0, 1.0) * 255.0).round() as u8;
+                img.put_pixel(
+                    (p * (w * zoom + zoom) + x) as u32,
+                    y as u32,
+                    image::Luma([v]),
+                );
+            }
+        }
+    }
+    img.save(path).with_context(|| path.display().to_string())?;
+    Ok(())
 }
 
 /// A path inside the shipped `sample_data/` of this build's source tree.

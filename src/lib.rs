@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod jobs;
 pub mod nn;
 pub mod progress;

@@ -236,3 +236,57 @@ fn training_tab_queues_a_run_and_its_curves_grow() {
     h.get_by_label("Per condition (finished runs)");
     assert_eq!(h.query_all_by_label("finished, 2 epochs").count(), 2);
 }
+
+#[test]
+fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = neureg::runs::RunConfig {
+        data: root.join("sample_data/fashion-mnist"),
+        train_limit: 512,
+        test_limit: 16,
+        width: 0.0625,
+        epochs: 3,
+        batch: 32,
+        lr: 0.05,
+        ..Default::default()
+    };
+    let run = dir.path().join("none-a20-seed0");
+    neureg::train::classifier::train_run(&run, &config, &Device::Cpu, &neureg::progress::Silent)
+        .unwrap();
+    let mut h = harness(vec![]);
+    h.state_mut().training_view.root = dir.path().display().to_string();
+    h.state_mut().export_dir = dir.path().join("exports");
+    h.get_by_label("Robustness").click();
+    h.run_steps(3);
+    h.state_mut().robustness_view.noise_samples = 40;
+    h.run_steps(1);
+    h.get_by_label("Evaluate noise").click();
+    h.run_steps(1);
+    settle(&mut h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(run.join("results/noise_gaussian.json").is_file());
+    h.get_by_label_contains("None (a = 20, 1 runs)");
+    h.get_by_label("Export noise CSV").click();
+    h.run_steps(2);
+    assert!(dir.path().join("exports/noise_curves.csv").is_file());
+
+    {
+        let a = &mut h.state_mut().robustness_view.attack;
+        a.samples = 12;
+        a.batch = 6;
+        a.rounds = 2;
+        a.steps = 5;
+    }
+    h.run_steps(1);
+    h.get_by_label("Attack none-a20-seed0").click();
+    h.run_steps(1);
+    settle(&mut h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(run.join("results/attack_pgd_linf.json").is_file());
+    let examples = h.state().robustness_view.gallery.lock().unwrap().len();
+    assert!(examples > 0, "adversarial examples reach the gallery");
+    h.run_steps(2);
+    h.get_by_label_contains("Adversarial examples");
+    assert!(h.query_all_by_label_contains("distance").count() >= examples);
+}

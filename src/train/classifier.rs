@@ -76,6 +76,23 @@ pub struct Classifier {
     pub std: f32,
 }
 
+impl Classifier {
+    /// Class scores (B, classes) of (B, 1, H, W) images on [0, 1] (normalised here, as in
+    /// training), in evaluation mode.
+    pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
+        let x = ((images - self.mean as f64)? / self.std as f64)?;
+        self.net
+            .forward(&x, false, true)?
+            .logits
+            .ok_or_else(|| Error::Config("the network returned no class scores".into()))
+    }
+
+    /// The predicted class of each image on [0, 1].
+    pub fn predict(&self, images: &Tensor) -> Result<Vec<u32>> {
+        Ok(self.logits(images)?.argmax(1)?.to_vec1::<u32>()?)
+    }
+}
+
 /// Builds the run's network (seeded initial weights) and theta.
 fn build(config: &RunConfig, classes: usize, device: &Device) -> Result<(ResNet, VarMap, Var)> {
     let varmap = VarMap::new();

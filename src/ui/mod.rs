@@ -3,6 +3,7 @@
 
 mod export;
 pub mod predictor_tab;
+pub mod robustness_tab;
 mod scans_tab;
 mod similarity_tab;
 mod status_bar;
@@ -35,6 +36,8 @@ pub enum Tab {
     Predictor,
     /// Regularised classifier runs.
     Training,
+    /// Noise and adversarial robustness of trained runs.
+    Robustness,
 }
 
 /// A scan in the window, with its signal-to-noise weights.
@@ -74,6 +77,8 @@ pub struct NeuregApp {
     pub predictor_view: predictor_tab::PredictorView,
     /// The Training tab's settings, queue and runs.
     pub training_view: training_tab::TrainingView,
+    /// The Robustness tab's settings, jobs and gallery.
+    pub robustness_view: robustness_tab::RobustnessView,
     /// The regularisation target built last, shown in the Similarity tab.
     pub target: Option<Arc<predictor_tab::BuiltTarget>>,
     /// Where exports are written.
@@ -102,6 +107,7 @@ impl NeuregApp {
             similarity_view: Default::default(),
             predictor_view: Default::default(),
             training_view: Default::default(),
+            robustness_view: Default::default(),
             target: None,
             export_dir: PathBuf::from("neureg-exports"),
         }
@@ -121,6 +127,7 @@ impl NeuregApp {
             || self.analysis_job.is_some()
             || self.predictor_view.is_busy()
             || self.training_view.is_busy()
+            || self.robustness_view.is_busy()
     }
 
     /// The cell of the oracle matrices under the pointer (display order), if any.
@@ -270,6 +277,7 @@ impl NeuregApp {
                 ui.selectable_value(&mut self.tab, Tab::Similarity, "Similarity");
                 ui.selectable_value(&mut self.tab, Tab::Predictor, "Predictor");
                 ui.selectable_value(&mut self.tab, Tab::Training, "Training");
+                ui.selectable_value(&mut self.tab, Tab::Robustness, "Robustness");
             });
         });
         egui::Panel::bottom("status").show(ui, |ui| status_bar::show(self, ui));
@@ -280,6 +288,7 @@ impl NeuregApp {
                 Tab::Similarity => similarity_tab::show(self, ui),
                 Tab::Predictor => predictor_tab::show(self, ui),
                 Tab::Training => training_tab::show(self, ui),
+                Tab::Robustness => robustness_tab::show(self, ui),
             }
         });
     }

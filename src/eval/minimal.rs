@@ -1,0 +1,230 @@
+//! Minimal perturbations of a run's network over a fixed sample set (SPEC 8):
+//! one attack and norm at a time, a per-sample search over epsilon, verified
+//! distances, the median as the robustness score, stored in the run folder.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::npy::write_atomic;
+use crate::error::{Error, Result};
+use crate::eval::attacks::fgsm::fgsm;
+use crate::eval::attacks::pgd::{pgd_candidates, PgdConfig};
+use crate::eval::attacks::{epsilon_search, Found, Norm};
+use crate::eval::noise::evaluation_images;
+use crate::progress::Progress;
+use crate::runs::config::RunConfig;
+use crate::train::classifier::load_classifier;
+
+/// The attacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackName {
+    /// Fast gradient sign method (Linf).
+    Fgsm,
+    /// Projected gradient descent (Linf, L2), foolbox's defaults.
+    Pgd,
+}
+
+/// What to attack and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackConfig {
+    /// The attack.
+    pub attack: AttackName,
+    /// The norm.
+    pub norm: Norm,
+    /// Test images attacked (the first ones, the same for every model).
+    pub samples: usize,
+    /// Images per batch.
+    pub batch: usize,
+    /// Bisection rounds of the epsilon search.
+    pub rounds: usize,
+    /// Gradient steps of PGD (0: foolbox's default).
+    pub steps: usize,
+    /// Seed of PGD's random start.
+    pub seed: u64,
+}
+
+impl AttackConfig {
+    /// Refuses attack and norm pairs that do not exist here.
+    pub fn validate(&self) -> Result<()> {
+        let ok = match self.attack {
+            AttackName::Fgsm => self.norm == Norm::Linf,
+            AttackName::Pgd => matches!(self.norm, Norm::Linf | Norm::L2),
+        };
+        if !ok {
+            return Err(Error::Config(format!(
+                "attack {:?} has no {:?} version (FGSM: Linf; PGD: Linf, L2)",
+                self.attack, self.norm
+            )));
+        }
+        if self.samples == 0 || self.batch == 0 {
+            return Err(Error::Config("samples and batch must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// The largest epsilon searched: the whole range of the images in that norm.
+    fn max_epsilon(&self, pixels: usize) -> f32 {
+        match self.norm {
+            Norm::Linf => 1.0,
+            Norm::L2 => (pixels as f32).sqrt(),
+            Norm::L1 | Norm::L0 => pixels as f32,
+        }
+    }
+}
+
+/// The outcome on a run: per sample the smallest verified distance (None: not broken).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackResult {
+    /// The run folder's name.
+    pub run: String,
+    /// How it was attacked.
+    pub config: AttackConfig,
+    /// True label of each sample.
+    pub labels: Vec<u32>,
+    /// Smallest distance found per sample (0: already misclassified; None: not broken).
+    pub distances: Vec<Option<f32>>,
+    /// Median over the samples, unbroken ones counting as infinite (None if infinite).
+    pub median: Option<f32>,
+}
+
+/// A batch as an attack finished it.
+pub struct AttackedBatch<'a> {
+    /// Index of its first sample in the sample set.
+    pub first: usize,
+    /// The original images (B, 1, H, W).
+    pub images: &'a Tensor,
+    /// Their true labels.
+    pub labels: &'a [u32],
+    /// The verified adversarials.
+    pub found: &'a Found,
+}
+
+/// The median of `distances` with infinities (None when the median itself is infinite).
+pub fn median(distances: &[f32]) -> Option<f32> {
+    if distances.is_empty() {
+        return None;
+    }
+    let mut v = distances.to_vec();
+    v.sort_by(f32::total_cmp);
+    let n = v.len();
+    let m = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    };
+    m.is_finite().then_some(m)
+}
+
+/// Attacks the run in `dir`; `on_batch` sees each batch as it is done. The result is stored as `dir/results/attack_<attack>_<norm>.json`.
+pub fn attack_run(
+    dir: &Path,
+    config: &AttackConfig,
+    device: &Device,
+    progress: &dyn Progress,
+    on_batch: &mut dyn FnMut(&AttackedBatch),
+) -> Result<AttackResult> {
+    config.validate()?;
+    let run_config = RunConfig::load(dir)?;
+    let model = load_classifier(dir, device)?;
+    let images = evaluation_images(&run_config, config.samples)?;
+    let (h, w) = images.shape;
+    let max_eps = config.max_epsilon(h * w);
+    let indices: Vec<usize> = (0..images.len()).collect();
+    progress.stage(
+        &format!("{:?} {:?}", config.attack, config.norm),
+        images.len() as u64,
+    );
+    let mut distances = Vec::with_capacity(images.len());
+    for (k, chunk) in indices.chunks(config.batch).enumerate() {
+        progress.check()?;
+        let pixels: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| images.image(i).to_vec())
+            .collect();
+        let x = Tensor::from_vec(pixels, (chunk.len(), 1, h, w), device)?;
+        let labels: Vec<u32> = chunk.iter().map(|&i| images.labels[i]).collect();
+        let y = Tensor::new(labels.as_slice(), device)?;
+        let found = match config.attack {
+            AttackName::Fgsm => epsilon_search(
+                &model,
+                &x,
+                &labels,
+                config.norm,
+                max_eps,
+                config.rounds,
+                &mut |eps| Ok(vec![fgsm(&model, &x, &y, eps)?]),
+            )?,
+            AttackName::Pgd => {
+                let mut pgd_config = PgdConfig::foolbox(config.norm);
+                pgd_config.seed = config.seed;
+                if config.steps > 0 {
+                    pgd_config.steps = config.steps;
+                }
+                epsilon_search(
+                    &model,
+                    &x,
+                    &labels,
+                    config.norm,
+                    max_eps,
+                    config.rounds,
+                    &mut |eps| {
+                        progress.check()?;
+                        pgd_candidates(&model, &x, &y, eps, &pgd_config)
+                    },
+                )?
+            }
+        };
+        on_batch(&AttackedBatch {
+            first: k * config.batch,
+            images: &x,
+            labels: &labels,
+            found: &found,
+        });
+        distances.extend(found.distance.iter().copied());
+        progress.advance(chunk.len() as u64);
+    }
+    let result = AttackResult {
+        run: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        config: config.clone(),
+        labels: images.labels.clone(),
+        median: median(&distances),
+        distances: distances
+            .iter()
+            .map(|d| d.is_finite().then_some(*d))
+            .collect(),
+    };
+    let name = serde_json::to_value(config.attack)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let norm = serde_json::to_value(config.norm)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let path = dir
+        .join("results")
+        .join(format!("attack_{name}_{norm}.json"));
+    let text = serde_json::to_string_pretty(&result)
+        .map_err(|e| Error::file(path.display(), e.to_string()))?;
+    write_atomic(&path, text.as_bytes())?;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_counts_unbroken_samples_as_infinite() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[1.0, 2.0, f32::INFINITY, 4.0]), Some(3.0));
+        assert_eq!(median(&[1.0, f32::INFINITY, f32::INFINITY]), None);
+        assert_eq!(median(&[0.0, 0.0, 5.0]), Some(0.0));
+    }
+}

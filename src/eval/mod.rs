@@ -1,0 +1,6 @@
+//! Robustness evaluation (SPEC 8): accuracy under noise and minimal adversarial perturbations;
+//! results stored in the run folder.
+
+pub mod attacks;
+pub mod minimal;
+pub mod noise;

@@ -1,0 +1,318 @@
+//! Noise robustness (SPEC 8, the paper's Fig. 4): test accuracy on
+//! `clip(x + noise, 0, 1)` over a ladder of noise levels, the same noise draws
+//! for every model, and the mean and SEM over the seeds of each condition.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::data::augment::pad_to_32;
+use crate::data::npy::write_atomic;
+use crate::data::{load_classification_set, LabelledImages};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::runs::config::{Condition, RunConfig};
+use crate::train::classifier::load_classifier;
+
+/// The kind of noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseKind {
+    /// Gaussian, the level its standard deviation.
+    Gaussian,
+    /// Uniform on `[-sqrt(3) s, sqrt(3) s]`: the level is its standard deviation, as for Gaussian.
+    Uniform,
+    /// Salt and pepper: the level is the fraction of pixels set to 0 or 1 (half each).
+    SaltAndPepper,
+}
+
+impl NoiseKind {
+    /// Its name in file names and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            NoiseKind::Gaussian => "gaussian",
+            NoiseKind::Uniform => "uniform",
+            NoiseKind::SaltAndPepper => "salt-and-pepper",
+        }
+    }
+}
+
+/// The default ladder: 0.00, 0.01, ..., 0.10.
+pub fn default_levels() -> Vec<f64> {
+    (0..=10).map(|k| k as f64 / 100.0).collect()
+}
+
+/// `img` on [0, 1] with noise of `kind` at `level`, clipped to [0, 1].
+pub fn add_noise(img: &[f32], kind: NoiseKind, level: f64, rng: &mut impl Rng) -> Vec<f32> {
+    let level = level as f32;
+    img.iter()
+        .map(|&v| {
+            let noisy = match kind {
+                NoiseKind::Gaussian => {
+                    let z: f32 = StandardNormal.sample(rng);
+                    v + level * z
+                }
+                NoiseKind::Uniform => v + level * 3f32.sqrt() * rng.random_range(-1.0f32..=1.0),
+                NoiseKind::SaltAndPepper => {
+                    if rng.random::<f32>() < level {
+                        if rng.random::<bool>() {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        v
+                    }
+                }
+            };
+            noisy.clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+/// The generator of image `i` at level index `k`: the same for every model evaluated with `seed`.
+fn noise_rng(seed: u64, k: usize, i: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(((k as u64) << 32) | i as u64);
+    rng
+}
+
+/// A run's accuracy at each noise level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseCurve {
+    /// The run folder's name.
+    pub run: String,
+    /// Its condition.
+    pub condition: Condition,
+    /// Its strength a.
+    pub strength: f64,
+    /// Its seed.
+    pub seed: u64,
+    /// The noise.
+    pub kind: NoiseKind,
+    /// Seed of the noise draws.
+    pub noise_seed: u64,
+    /// Test images used (the first ones of the test set).
+    pub samples: usize,
+    /// Noise levels.
+    pub levels: Vec<f64>,
+    /// Accuracy at each level.
+    pub accuracy: Vec<f64>,
+}
+
+/// The first `samples` test images of a run's data set, padded as in training (0: all).
+pub fn evaluation_images(config: &RunConfig, samples: usize) -> Result<LabelledImages> {
+    let test = pad_to_32(load_classification_set(&config.data)?.test);
+    if samples > test.len() {
+        return Err(Error::Config(format!(
+            "{} samples asked for, but the test set of {} has {}",
+            samples,
+            config.data.display(),
+            test.len()
+        )));
+    }
+    Ok(if samples == 0 {
+        test
+    } else {
+        test.truncated(samples)
+    })
+}
+
+/// Evaluates the run in `dir` at every level (`on_level` hears each as it finishes) and stores
+/// the curve in `dir/results/noise_<kind>.json`.
+#[allow(clippy::too_many_arguments)]
+pub fn noise_curve(
+    dir: &Path,
+    kind: NoiseKind,
+    levels: &[f64],
+    samples: usize,
+    noise_seed: u64,
+    device: &Device,
+    progress: &dyn Progress,
+    on_level: &mut dyn FnMut(usize, f64),
+) -> Result<NoiseCurve> {
+    if levels.iter().any(|l| !(0.0..=1.0).contains(l)) {
+        return Err(Error::Config(format!(
+            "noise levels {levels:?} must lie in [0, 1]"
+        )));
+    }
+    let config = RunConfig::load(dir)?;
+    let model = load_classifier(dir, device)?;
+    let images = evaluation_images(&config, samples)?;
+    let (h, w) = images.shape;
+    progress.stage(&format!("{} noise", kind.name()), levels.len() as u64);
+    let mut accuracy = Vec::with_capacity(levels.len());
+    for (k, &level) in levels.iter().enumerate() {
+        progress.check()?;
+        let mut correct = 0usize;
+        let indices: Vec<usize> = (0..images.len()).collect();
+        for chunk in indices.chunks(200) {
+            let mut pixels = Vec::with_capacity(chunk.len() * h * w);
+            for &i in chunk {
+                pixels.extend(add_noise(
+                    images.image(i),
+                    kind,
+                    level,
+                    &mut noise_rng(noise_seed, k, i),
+                ));
+            }
+            let x = Tensor::from_vec(pixels, (chunk.len(), 1, h, w), device)?;
+            let predicted = model.predict(&x)?;
+            correct += chunk
+                .iter()
+                .zip(&predicted)
+                .filter(|(&i, &p)| images.labels[i] == p)
+                .count();
+        }
+        let a = correct as f64 / images.len() as f64;
+        accuracy.push(a);
+        on_level(k, a);
+        progress.advance(1);
+    }
+    let curve = NoiseCurve {
+        run: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        condition: config.condition,
+        strength: config.strength,
+        seed: config.seed,
+        kind,
+        noise_seed,
+        samples: images.len(),
+        levels: levels.to_vec(),
+        accuracy,
+    };
+    let path = dir
+        .join("results")
+        .join(format!("noise_{}.json", kind.name()));
+    let text = serde_json::to_string_pretty(&curve)
+        .map_err(|e| Error::file(path.display(), e.to_string()))?;
+    write_atomic(&path, text.as_bytes())?;
+    Ok(curve)
+}
+
+/// Mean and SEM over the runs of one condition (and strength) at each level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionCurve {
+    /// The condition.
+    pub condition: Condition,
+    /// The strength a.
+    pub strength: f64,
+    /// Runs (seeds) averaged.
+    pub runs: usize,
+    /// Noise levels.
+    pub levels: Vec<f64>,
+    /// Mean accuracy.
+    pub mean: Vec<f64>,
+    /// Standard error of the mean (0 for one run).
+    pub sem: Vec<f64>,
+}
+
+/// Groups curves by condition and strength; curves of other levels than the first are refused.
+pub fn summarise(curves: &[NoiseCurve]) -> Result<Vec<ConditionCurve>> {
+    let mut out: Vec<ConditionCurve> = Vec::new();
+    let Some(first) = curves.first() else {
+        return Ok(out);
+    };
+    for c in curves {
+        if c.levels != first.levels || c.kind != first.kind || c.noise_seed != first.noise_seed {
+            return Err(Error::Config(format!(
+                "run {} was evaluated with other noise or levels than {}",
+                c.run, first.run
+            )));
+        }
+    }
+    let mut groups: Vec<(Condition, f64, Vec<&NoiseCurve>)> = Vec::new();
+    for c in curves {
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == c.condition && g.1 == c.strength)
+        {
+            Some(g) => g.2.push(c),
+            None => groups.push((c.condition, c.strength, vec![c])),
+        }
+    }
+    for (condition, strength, members) in groups {
+        let n = members.len() as f64;
+        let mut mean = Vec::new();
+        let mut sem = Vec::new();
+        for k in 0..first.levels.len() {
+            let v: Vec<f64> = members.iter().map(|c| c.accuracy[k]).collect();
+            let m = v.iter().sum::<f64>() / n;
+            let var = if v.len() > 1 {
+                v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+            } else {
+                0.0
+            };
+            mean.push(m);
+            sem.push((var / n).sqrt());
+        }
+        out.push(ConditionCurve {
+            condition,
+            strength,
+            runs: members.len(),
+            levels: first.levels.clone(),
+            mean,
+            sem,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_is_clipped_repeatable_and_of_the_asked_spread() {
+        let img = vec![0.5f32; 20000];
+        for kind in [NoiseKind::Gaussian, NoiseKind::Uniform] {
+            let a = add_noise(&img, kind, 0.1, &mut noise_rng(1, 2, 3));
+            assert_eq!(a, add_noise(&img, kind, 0.1, &mut noise_rng(1, 2, 3)));
+            let sd = (a.iter().map(|v| (v - 0.5).powi(2)).sum::<f32>() / a.len() as f32).sqrt();
+            assert!((sd - 0.1).abs() < 0.005, "{kind:?}: {sd}");
+        }
+        let s = add_noise(&img, NoiseKind::SaltAndPepper, 0.1, &mut noise_rng(1, 0, 0));
+        let flipped = s.iter().filter(|&&v| v != 0.5).count() as f32 / s.len() as f32;
+        assert!((flipped - 0.1).abs() < 0.01);
+        assert!(s.iter().all(|&v| v == 0.5 || v == 0.0 || v == 1.0));
+        let edge = add_noise(
+            &[0.0, 1.0],
+            NoiseKind::Gaussian,
+            1.0,
+            &mut noise_rng(0, 0, 0),
+        );
+        assert!(edge.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn summary_is_mean_and_sem_per_condition() {
+        let curve = |run: &str, condition, acc: Vec<f64>| NoiseCurve {
+            run: run.into(),
+            condition,
+            strength: 20.0,
+            seed: 0,
+            kind: NoiseKind::Gaussian,
+            noise_seed: 0,
+            samples: 10,
+            levels: vec![0.0, 0.1],
+            accuracy: acc,
+        };
+        let s = summarise(&[
+            curve("a", Condition::None, vec![0.9, 0.5]),
+            curve("b", Condition::None, vec![0.7, 0.3]),
+            curve("c", Condition::Shuffle, vec![0.8, 0.6]),
+        ])
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        assert!((s[0].mean[0] - 0.8).abs() < 1e-12);
+        // Sample sd of (0.9, 0.7) is 0.1414; SEM = 0.1414 / sqrt 2 = 0.1.
+        assert!((s[0].sem[1] - 0.1).abs() < 1e-12);
+        assert_eq!((s[1].runs, s[1].sem[0]), (1, 0.0));
+    }
+}

@@ -1,0 +1,499 @@
+//! The Robustness tab: noise curves per condition (mean and SEM bands) that
+//! fill in as levels finish, minimal adversarial perturbations with a gallery
+//! of examples appearing while the attack runs, and a table of median
+//! distances per run. Runs are the ones ticked in the Training tab; results
+//! are stored in the run folders and shown again when a run is reopened.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
+use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
+
+use super::NeuregApp;
+use crate::eval::attacks::Norm;
+use crate::eval::minimal::{attack_run, median, AttackConfig, AttackName, AttackResult};
+use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseCurve, NoiseKind};
+use crate::jobs::Job;
+use crate::runs::store::RunInfo;
+
+/// Adversarial examples kept for the gallery.
+const GALLERY: usize = 12;
+
+/// One adversarial example of the gallery.
+pub struct Example {
+    /// Height and width.
+    pub shape: (usize, usize),
+    /// Original pixels on [0, 1].
+    pub original: Vec<f32>,
+    /// Adversarial pixels on [0, 1].
+    pub adversarial: Vec<f32>,
+    /// True class and the class the model gives the adversarial.
+    pub labels: (u32, u32),
+    /// Measured distance.
+    pub distance: f32,
+}
+
+/// View state of the Robustness tab.
+pub struct RobustnessView {
+    kind: NoiseKind,
+    /// Test images of the noise evaluation.
+    pub noise_samples: usize,
+    /// The attack settings.
+    pub attack: AttackConfig,
+    noise_job: Option<Job<()>>,
+    live: Arc<Mutex<Vec<NoiseCurve>>>,
+    attack_job: Option<Job<AttackResult>>,
+    /// Examples found by the running (or last) attack.
+    pub gallery: Arc<Mutex<Vec<Example>>>,
+    textures: Vec<[TextureHandle; 3]>,
+}
+
+impl Default for RobustnessView {
+    fn default() -> Self {
+        RobustnessView {
+            kind: NoiseKind::Gaussian,
+            noise_samples: 500,
+            attack: AttackConfig {
+                attack: AttackName::Pgd,
+                norm: Norm::Linf,
+                samples: 50,
+                batch: 25,
+                rounds: 8,
+                steps: 0,
+                seed: 0,
+            },
+            noise_job: None,
+            live: Arc::default(),
+            attack_job: None,
+            gallery: Arc::default(),
+            textures: Vec::new(),
+        }
+    }
+}
+
+impl RobustnessView {
+    /// Whether an evaluation is running.
+    pub fn is_busy(&self) -> bool {
+        self.noise_job.is_some() || self.attack_job.is_some()
+    }
+}
+
+/// The runs ticked in the Training tab.
+fn chosen_runs(app: &NeuregApp) -> Vec<RunInfo> {
+    let t = &app.training_view;
+    t.runs
+        .iter()
+        .filter(|r| t.selected.contains(&r.dir))
+        .cloned()
+        .collect()
+}
+
+/// The stored noise curve of a run, if any.
+fn stored_curve(dir: &std::path::Path, kind: NoiseKind) -> Option<NoiseCurve> {
+    let path = dir
+        .join("results")
+        .join(format!("noise_{}.json", kind.name()));
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// The stored attack results of a run.
+fn stored_attacks(dir: &std::path::Path) -> Vec<AttackResult> {
+    let Ok(entries) = std::fs::read_dir(dir.join("results")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<AttackResult> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("attack_"))
+        })
+        .filter_map(|p| serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok())
+        .collect();
+    out.sort_by_key(|r| format!("{:?}{:?}", r.config.attack, r.config.norm));
+    out
+}
+
+/// The robustness score in `norm`: the median over samples of the smallest distance any attack
+/// found (None: infinite, or no attack in that norm).
+fn score(results: &[AttackResult], norm: Norm) -> Option<f32> {
+    let of_norm: Vec<&AttackResult> = results.iter().filter(|r| r.config.norm == norm).collect();
+    let n = of_norm.first()?.distances.len();
+    if of_norm.iter().any(|r| r.distances.len() != n) {
+        return None;
+    }
+    let best: Vec<f32> = (0..n)
+        .map(|i| {
+            of_norm
+                .iter()
+                .filter_map(|r| r.distances[i])
+                .fold(f32::INFINITY, f32::min)
+        })
+        .collect();
+    median(&best)
+}
+
+fn poll(app: &mut NeuregApp) {
+    let view = &mut app.robustness_view;
+    if let Some(job) = view.noise_job.as_mut() {
+        if let Some(result) = job.poll() {
+            if let Err(e) = result {
+                if !matches!(e, crate::Error::Cancelled) {
+                    app.errors.push(e.to_string());
+                }
+            }
+            view.noise_job = None;
+        }
+    }
+    if let Some(job) = view.attack_job.as_mut() {
+        if let Some(result) = job.poll() {
+            if let Err(e) = result {
+                if !matches!(e, crate::Error::Cancelled) {
+                    app.errors.push(e.to_string());
+                }
+            }
+            view.attack_job = None;
+        }
+    }
+}
+
+fn start_noise(app: &mut NeuregApp, runs: Vec<PathBuf>) {
+    let view = &mut app.robustness_view;
+    let (kind, samples, device) = (view.kind, view.noise_samples, app.device.clone());
+    let live = view.live.clone();
+    if let Ok(mut l) = live.lock() {
+        l.clear();
+    }
+    let job = Job::spawn("noise evaluation", app.repaint_fn(), move |p| {
+        let levels = default_levels();
+        for run in &runs {
+            let config = crate::runs::RunConfig::load(run)?;
+            let partial = NoiseCurve {
+                run: run
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                condition: config.condition,
+                strength: config.strength,
+                seed: config.seed,
+                kind,
+                noise_seed: 0,
+                samples,
+                levels: Vec::new(),
+                accuracy: Vec::new(),
+            };
+            let index = live.lock().map(|mut l| {
+                l.push(partial);
+                l.len() - 1
+            });
+            let mut on_level = |k: usize, a: f64| {
+                if let (Ok(mut l), Ok(i)) = (live.lock(), index.as_ref()) {
+                    l[*i].levels.push(levels[k]);
+                    l[*i].accuracy.push(a);
+                }
+            };
+            noise_curve(run, kind, &levels, samples, 0, &device, p, &mut on_level)?;
+        }
+        Ok(())
+    });
+    app.jobs.push(job.status());
+    app.robustness_view.noise_job = Some(job);
+}
+
+fn start_attack(app: &mut NeuregApp, run: PathBuf) {
+    let view = &mut app.robustness_view;
+    let config = view.attack.clone();
+    let device = app.device.clone();
+    let gallery = view.gallery.clone();
+    if let Ok(mut g) = gallery.lock() {
+        g.clear();
+    }
+    view.textures.clear();
+    let job = Job::spawn("attack", app.repaint_fn(), move |p| {
+        attack_run(&run, &config, &device, p, &mut |batch| {
+            let (x, labels, found) = (batch.images, batch.labels, batch.found);
+            let Ok(mut g) = gallery.lock() else { return };
+            let (h, w) = (x.dim(2).unwrap_or(0), x.dim(3).unwrap_or(0));
+            for (i, &d) in found.distance.iter().enumerate() {
+                if g.len() >= GALLERY || !d.is_finite() || d == 0.0 {
+                    continue;
+                }
+                let image = |t: &candle_core::Tensor| {
+                    t.get(i)
+                        .and_then(|v| v.flatten_all())
+                        .and_then(|v| v.to_vec1::<f32>())
+                };
+                if let (Ok(original), Ok(adversarial)) = (image(x), image(&found.adversarial)) {
+                    g.push(Example {
+                        shape: (h, w),
+                        original,
+                        adversarial,
+                        labels: (labels[i], found.predicted[i]),
+                        distance: d,
+                    });
+                }
+            }
+        })
+    });
+    app.jobs.push(job.status());
+    app.robustness_view.attack_job = Some(job);
+}
+
+/// Draws the tab.
+pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
+    // The runs come from the Training tab's list, kept fresh from the run folders.
+    super::training_tab::poll(app, ui.input(|i| i.time));
+    poll(app);
+    let runs = chosen_runs(app);
+    if runs.is_empty() {
+        ui.label("Tick trained runs in the Training tab to evaluate them here.");
+        return;
+    }
+    ui.horizontal(|ui| {
+        ui.label(format!("{} runs ticked in the Training tab.", runs.len()));
+    });
+    ui.separator();
+    noise_panel(app, ui, &runs);
+    ui.separator();
+    attack_panel(app, ui, &runs);
+}
+
+fn noise_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
+    ui.heading("Noise robustness (Fig. 4)");
+    let busy = app.robustness_view.noise_job.is_some();
+    ui.horizontal(|ui| {
+        let view = &mut app.robustness_view;
+        egui::ComboBox::from_id_salt("noise_kind")
+            .selected_text(view.kind.name())
+            .show_ui(ui, |ui| {
+                for k in [
+                    NoiseKind::Gaussian,
+                    NoiseKind::Uniform,
+                    NoiseKind::SaltAndPepper,
+                ] {
+                    ui.selectable_value(&mut view.kind, k, k.name());
+                }
+            });
+        ui.label("test images");
+        ui.add(egui::DragValue::new(&mut view.noise_samples).range(10..=10000));
+    });
+    if !busy && ui.button("Evaluate noise").clicked() {
+        let dirs = runs.iter().map(|r| r.dir.clone()).collect();
+        start_noise(app, dirs);
+    }
+    let view = &app.robustness_view;
+    // Finished curves (stored) and the ones filling in now.
+    let live: Vec<NoiseCurve> = view.live.lock().map(|l| l.clone()).unwrap_or_default();
+    let stored: Vec<NoiseCurve> = runs
+        .iter()
+        .filter_map(|r| stored_curve(&r.dir, view.kind))
+        .filter(|c| {
+            !live
+                .iter()
+                .any(|l| l.run == c.run && l.accuracy.len() < c.levels.len())
+        })
+        .collect();
+    let summary = summarise(&stored).unwrap_or_default();
+    Plot::new("noise_curves")
+        .height(260.0)
+        .legend(Legend::default())
+        .include_y(0.0)
+        .include_y(1.0)
+        .x_axis_label(format!("{} noise level", view.kind.name()))
+        .y_axis_label("test accuracy")
+        .show(ui, |p| {
+            for (k, c) in summary.iter().enumerate() {
+                let colour = condition_colour(k);
+                let name = format!(
+                    "{} (a = {}, {} runs)",
+                    c.condition.label(),
+                    c.strength,
+                    c.runs
+                );
+                let mut band: Vec<[f64; 2]> = c
+                    .levels
+                    .iter()
+                    .zip(c.mean.iter().zip(&c.sem))
+                    .map(|(l, (m, s))| [*l, m + s])
+                    .collect();
+                band.extend(
+                    c.levels
+                        .iter()
+                        .zip(c.mean.iter().zip(&c.sem))
+                        .rev()
+                        .map(|(l, (m, s))| [*l, m - s]),
+                );
+                p.polygon(
+                    Polygon::new(name.clone(), PlotPoints::from(band))
+                        .fill_color(colour.gamma_multiply(0.25))
+                        .stroke(egui::Stroke::NONE),
+                );
+                let pts: PlotPoints = c
+                    .levels
+                    .iter()
+                    .zip(&c.mean)
+                    .map(|(l, m)| [*l, *m])
+                    .collect();
+                p.line(Line::new(name, pts).color(colour));
+            }
+            for c in live.iter().filter(|c| c.accuracy.len() < 11) {
+                let pts: PlotPoints = c
+                    .levels
+                    .iter()
+                    .zip(&c.accuracy)
+                    .map(|(l, a)| [*l, *a])
+                    .collect();
+                p.line(
+                    Line::new(format!("{} (running)", c.run), pts)
+                        .style(egui_plot::LineStyle::dashed_loose()),
+                );
+            }
+        });
+    if !stored.is_empty() && ui.button("Export noise CSV").clicked() {
+        let mut text = String::from("run,condition,strength,seed,level,accuracy\n");
+        for c in &stored {
+            for (l, a) in c.levels.iter().zip(&c.accuracy) {
+                text.push_str(&format!(
+                    "{},{},{},{},{l},{a}\n",
+                    c.run,
+                    c.condition.label(),
+                    c.strength,
+                    c.seed
+                ));
+            }
+        }
+        super::export::csv(app, "noise_curves", &text);
+    }
+}
+
+/// A colour per condition curve.
+fn condition_colour(k: usize) -> Color32 {
+    egui::ecolor::Hsva::new((k as f32 * 0.381_966).fract(), 0.7, 0.9, 1.0).into()
+}
+
+fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
+    ui.heading("Minimal adversarial perturbations (Fig. 5)");
+    let busy = app.robustness_view.attack_job.is_some();
+    ui.horizontal(|ui| {
+        let a = &mut app.robustness_view.attack;
+        egui::ComboBox::from_id_salt("attack")
+            .selected_text(format!("{:?}", a.attack))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut a.attack, AttackName::Pgd, "PGD");
+                ui.selectable_value(&mut a.attack, AttackName::Fgsm, "FGSM");
+            });
+        egui::ComboBox::from_id_salt("norm")
+            .selected_text(format!("{:?}", a.norm))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut a.norm, Norm::Linf, "Linf");
+                ui.selectable_value(&mut a.norm, Norm::L2, "L2");
+            });
+        ui.label("samples");
+        ui.add(egui::DragValue::new(&mut a.samples).range(1..=10000));
+        ui.label("search rounds");
+        ui.add(egui::DragValue::new(&mut a.rounds).range(1..=30));
+    });
+    if !busy {
+        if ui.button(format!("Attack {}", runs[0].name())).clicked() {
+            start_attack(app, runs[0].dir.clone());
+        }
+    } else if let Some(job) = &app.robustness_view.attack_job {
+        ui.horizontal(|ui| {
+            let (stage, fraction) = job.status().progress();
+            ui.label(stage);
+            ui.add(egui::ProgressBar::new(fraction).desired_width(120.0));
+            if ui.button("Cancel attack").clicked() {
+                job.status().cancel();
+            }
+        });
+    }
+    gallery(app, ui);
+    ui.label("Median minimal distance per run (best over the attacks run; - : none or infinite)");
+    egui::Grid::new("medians").striped(true).show(ui, |ui| {
+        for h in ["run", "condition", "Linf", "L2", "attacks"] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        for r in runs {
+            let results = stored_attacks(&r.dir);
+            let cell = |n| score(&results, n).map_or("-".into(), |v| format!("{v:.4}"));
+            ui.label(r.name());
+            ui.label(r.config.condition.label());
+            ui.label(cell(Norm::Linf));
+            ui.label(cell(Norm::L2));
+            ui.label(
+                results
+                    .iter()
+                    .map(|x| format!("{:?} {:?}", x.config.attack, x.config.norm))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            ui.end_row();
+        }
+    });
+}
+
+fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui) {
+    let view = &mut app.robustness_view;
+    let Ok(examples) = view.gallery.lock() else {
+        return;
+    };
+    if examples.is_empty() {
+        return;
+    }
+    // Textures for examples that arrived since the last frame.
+    while view.textures.len() < examples.len() {
+        let e = &examples[view.textures.len()];
+        let delta: Vec<f32> = e
+            .adversarial
+            .iter()
+            .zip(&e.original)
+            .map(|(a, o)| a - o)
+            .collect();
+        let vmax = delta.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
+        let [h, w] = [e.shape.0, e.shape.1];
+        let gray = |p: &[f32]| {
+            ColorImage::new(
+                [w, h],
+                p.iter()
+                    .map(|v| Color32::from_gray((v.clamp(0.0, 1.0) * 255.0) as u8))
+                    .collect(),
+            )
+        };
+        let diverging = ColorImage::new(
+            [w, h],
+            delta
+                .iter()
+                .map(|&d| super::widgets::colour_map::diverging(d, vmax))
+                .collect(),
+        );
+        let k = view.textures.len();
+        let load = |name: &str, img: ColorImage| {
+            ui.ctx()
+                .load_texture(format!("adv{k}{name}"), img, TextureOptions::NEAREST)
+        };
+        view.textures.push([
+            load("o", gray(&e.original)),
+            load("d", diverging),
+            load("a", gray(&e.adversarial)),
+        ]);
+    }
+    ui.label(
+        "Adversarial examples: original, perturbation (amplified; red up, blue down), adversarial",
+    );
+    ui.horizontal_wrapped(|ui| {
+        for (e, t) in examples.iter().zip(&view.textures) {
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    for tex in t {
+                        ui.image((tex.id(), egui::vec2(64.0, 64.0)));
+                    }
+                });
+                ui.label(format!(
+                    "class {} seen as {}, distance {:.4}",
+                    e.labels.0, e.labels.1, e.distance
+                ));
+            });
+        }
+    });
+}
