@@ -177,8 +177,12 @@ fn noise_curves_and_attacks_on_a_trained_run() {
     let x = x.narrow(0, 0, 8).unwrap();
     let labels = &set.labels[..8];
     let y = Tensor::new(labels, &Device::Cpu).unwrap();
-    let config = PgdConfig::foolbox(Norm::Linf);
-    let found = epsilon_search(&model, &x, labels, Norm::Linf, 0.3, 4, &mut |eps| {
+    // Fewer steps than foolbox's 40 keep the test short; the linear test checks the defaults.
+    let config = PgdConfig {
+        steps: 10,
+        ..PgdConfig::foolbox(Norm::Linf)
+    };
+    let found = epsilon_search(&model, &x, labels, Norm::Linf, 0.3, 3, &mut |eps| {
         pgd_candidates(&model, &x, &y, eps, &config)
     })
     .unwrap();

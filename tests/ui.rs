@@ -266,7 +266,7 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     settle(&mut h);
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
     assert!(run.join("results/noise_gaussian.json").is_file());
-    h.get_by_label_contains("None (a = 20, 1 runs)");
+    h.get_by_label_contains("None (a = 20, 1 run)");
     h.get_by_label("Export noise CSV").click();
     h.run_steps(2);
     assert!(dir.path().join("exports/noise_curves.csv").is_file());

@@ -305,10 +305,11 @@ fn noise_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
             for (k, c) in summary.iter().enumerate() {
                 let colour = condition_colour(k);
                 let name = format!(
-                    "{} (a = {}, {} runs)",
+                    "{} (a = {}, {} run{})",
                     c.condition.label(),
                     c.strength,
-                    c.runs
+                    c.runs,
+                    if c.runs == 1 { "" } else { "s" }
                 );
                 let mut band: Vec<[f64; 2]> = c
                     .levels
@@ -377,7 +378,10 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
     ui.horizontal(|ui| {
         let a = &mut app.robustness_view.attack;
         egui::ComboBox::from_id_salt("attack")
-            .selected_text(format!("{:?}", a.attack))
+            .selected_text(match a.attack {
+                AttackName::Pgd => "PGD",
+                AttackName::Fgsm => "FGSM",
+            })
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut a.attack, AttackName::Pgd, "PGD");
                 ui.selectable_value(&mut a.attack, AttackName::Fgsm, "FGSM");
