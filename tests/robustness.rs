@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use neureg::eval::attacks::deepfool::{deepfool, DeepFoolConfig};
 use neureg::eval::attacks::fgsm::fgsm;
 use neureg::eval::attacks::pgd::{pgd_candidates, PgdConfig};
-use neureg::eval::attacks::{epsilon_search, misclassified, Model, Norm};
+use neureg::eval::attacks::{epsilon_search, misclassified, verify_best, Model, Norm};
+use neureg::eval::minimal::{attack_run, AttackConfig, AttackName};
 use neureg::eval::noise::{noise_curve, NoiseKind};
 use neureg::progress::Silent;
 use neureg::runs::{Condition, RunConfig};
@@ -63,7 +65,7 @@ fn linear_case() -> (Linear, Tensor, Vec<u32>, Vec<f32>, Vec<f32>) {
 }
 
 #[test]
-fn pgd_finds_the_closed_form_minimal_distances_of_a_linear_classifier() {
+fn the_attacks_find_the_closed_form_minimal_distances_of_a_linear_classifier() {
     let (model, images, labels, dist_l2, dist_linf) = linear_case();
     assert!(!misclassified(&model, &images, &labels)
         .unwrap()
@@ -91,6 +93,17 @@ fn pgd_finds_the_closed_form_minimal_distances_of_a_linear_classifier() {
             .unwrap()
             .iter()
             .all(|&m| m));
+    }
+    // DeepFool reaches the minimum in one linearisation, times its overshoot of 2%.
+    for (norm, truth) in [(Norm::L2, &dist_l2), (Norm::Linf, &dist_linf)] {
+        let adv = deepfool(&model, &images, &labels, &DeepFoolConfig::foolbox(norm)).unwrap();
+        let found = verify_best(&model, &images, &[adv], &labels, norm).unwrap();
+        for (&f, &t) in found.distance.iter().zip(truth.iter()) {
+            assert!(
+                f >= t * 0.999 && f <= t * 1.03,
+                "DeepFool {norm:?}: {f} against {t}"
+            );
+        }
     }
     // FGSM is one step: for a linear two-class model its Linf minimum is the truth too.
     let found = epsilon_search(&model, &images, &labels, Norm::Linf, 0.5, 14, &mut |eps| {
@@ -209,6 +222,38 @@ fn noise_curves_and_attacks_on_a_trained_run() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("has 1000"), "{e}");
+    let bad = AttackConfig {
+        attack: AttackName::Fgsm,
+        norm: Norm::L2,
+        samples: 4,
+        batch: 4,
+        rounds: 2,
+        steps: 0,
+        seed: 0,
+    };
+    let e = attack_run(&run, &bad, &Device::Cpu, &Silent, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("has no L2 version"), "{e}");
+    // A checkpoint of another architecture: the run's config now says another width.
+    let config_path = run.join("config.json");
+    let original = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(
+        &config_path,
+        original.replace("\"width\": 0.125", "\"width\": 0.25"),
+    )
+    .unwrap();
+    let e = noise_curve(
+        &run,
+        NoiseKind::Gaussian,
+        &[0.0],
+        10,
+        0,
+        &Device::Cpu,
+        &Silent,
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("another architecture"), "{e}");
+    std::fs::write(&config_path, original).unwrap();
     std::fs::remove_file(run.join("checkpoints/last.safetensors")).unwrap();
     let e = noise_curve(
         &run,

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::npy::write_atomic;
 use crate::error::{Error, Result};
+use crate::eval::attacks::deepfool::{deepfool, DeepFoolConfig};
 use crate::eval::attacks::fgsm::fgsm;
 use crate::eval::attacks::pgd::{pgd_candidates, PgdConfig};
-use crate::eval::attacks::{epsilon_search, Found, Norm};
+use crate::eval::attacks::{epsilon_search, verify_best, Found, Norm};
 use crate::eval::noise::evaluation_images;
 use crate::progress::Progress;
 use crate::runs::config::RunConfig;
@@ -25,6 +26,8 @@ pub enum AttackName {
     Fgsm,
     /// Projected gradient descent (Linf, L2), foolbox's defaults.
     Pgd,
+    /// DeepFool (L2, Linf), foolbox's defaults; minimal by construction, no epsilon search.
+    Deepfool,
 }
 
 /// What to attack and how.
@@ -51,11 +54,11 @@ impl AttackConfig {
     pub fn validate(&self) -> Result<()> {
         let ok = match self.attack {
             AttackName::Fgsm => self.norm == Norm::Linf,
-            AttackName::Pgd => matches!(self.norm, Norm::Linf | Norm::L2),
+            AttackName::Pgd | AttackName::Deepfool => matches!(self.norm, Norm::Linf | Norm::L2),
         };
         if !ok {
             return Err(Error::Config(format!(
-                "attack {:?} has no {:?} version (FGSM: Linf; PGD: Linf, L2)",
+                "attack {:?} has no {:?} version (FGSM: Linf; PGD, DeepFool: Linf, L2)",
                 self.attack, self.norm
             )));
         }
@@ -156,6 +159,18 @@ pub fn attack_run(
                 max_eps,
                 config.rounds,
                 &mut |eps| Ok(vec![fgsm(&model, &x, &y, eps)?]),
+            )?,
+            AttackName::Deepfool => verify_best(
+                &model,
+                &x,
+                &[deepfool(
+                    &model,
+                    &x,
+                    &labels,
+                    &DeepFoolConfig::foolbox(config.norm),
+                )?],
+                &labels,
+                config.norm,
             )?,
             AttackName::Pgd => {
                 let mut pgd_config = PgdConfig::foolbox(config.norm);

@@ -381,10 +381,12 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
             .selected_text(match a.attack {
                 AttackName::Pgd => "PGD",
                 AttackName::Fgsm => "FGSM",
+                AttackName::Deepfool => "DeepFool",
             })
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut a.attack, AttackName::Pgd, "PGD");
                 ui.selectable_value(&mut a.attack, AttackName::Fgsm, "FGSM");
+                ui.selectable_value(&mut a.attack, AttackName::Deepfool, "DeepFool");
             });
         egui::ComboBox::from_id_salt("norm")
             .selected_text(format!("{:?}", a.norm))

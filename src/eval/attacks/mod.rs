@@ -3,6 +3,7 @@
 //! attack. Whatever an attack reports, the distance and the success of each
 //! adversarial are measured again here from the images and the model.
 
+pub mod deepfool;
 pub mod fgsm;
 pub mod pgd;
 
