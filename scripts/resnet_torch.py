@@ -7,6 +7,12 @@ prints "train_plain train_regularised inference" in images per second: SGD
 steps at batch BATCH on 1 x 32 x 32 images without and with the similarity
 loss (Eq. 8-10 on a batch of BATCH 36 x 64 images, taps 1, 5, 9, 13, 17), and
 evaluation-mode forward passes. Used by benches/classifier.rs.
+
+    python3 scripts/resnet_torch.py --attack WIDTH BATCH STEPS
+
+prints the attack gradient steps per second (evaluation mode, the gradient of
+the cross-entropy with respect to a batch of BATCH images). Used by
+benches/attacks.rs.
 """
 import sys
 import time
@@ -118,5 +124,27 @@ def main(width, batch, steps):
     print(" ".join(f"{r:.2f}" for r in rates))
 
 
+def attack_steps(width, batch, steps):
+    torch.manual_seed(0)
+    net = ResNet18(width).eval()
+    x = torch.rand(batch, 1, 32, 32)
+    y = torch.randint(0, 10, (batch,))
+
+    def step():
+        xv = x.clone().requires_grad_(True)
+        loss = F.cross_entropy(net(xv)[0], y, reduction="sum")
+        (g,) = torch.autograd.grad(loss, xv)
+        return g
+
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    print(f"{steps / (time.perf_counter() - start):.3f}")
+
+
 if __name__ == "__main__":
-    main(float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    if sys.argv[1] == "--attack":
+        attack_steps(float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        main(float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

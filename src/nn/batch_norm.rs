@@ -53,8 +53,10 @@ impl BatchNorm2d {
         let c = x.dim(1)?;
         let shape = (1, c, 1, 1);
         if !train {
-            let scale = (&self.weight / (self.running_var.as_tensor() + self.eps)?.sqrt()?)?;
-            let shift = (&self.bias - (self.running_mean.as_tensor() * &scale)?)?;
+            // Evaluation trains nothing: constants, so that backward passes (attacks) skip them.
+            let scale =
+                (&self.weight / (self.running_var.as_tensor() + self.eps)?.sqrt()?)?.detach();
+            let shift = (&self.bias - (self.running_mean.as_tensor() * &scale)?)?.detach();
             return Ok(x
                 .broadcast_mul(&scale.reshape(shape)?)?
                 .broadcast_add(&shift.reshape(shape)?)?);

@@ -404,15 +404,19 @@ impl CustomOp2 for Forward {
                 },
             )?)
         };
-        let dw = x.apply_op2_no_bwd(
-            &grad,
-            &WeightGradient {
-                stride: self.stride,
-                padding: self.padding,
-                kernel: (kh, kw),
-            },
-        )?;
-        Ok((dx, Some(dw)))
+        let dw = if !w.track_op() {
+            None // frozen kernels (an attack): only the input gradient is wanted
+        } else {
+            Some(x.apply_op2_no_bwd(
+                &grad,
+                &WeightGradient {
+                    stride: self.stride,
+                    padding: self.padding,
+                    kernel: (kh, kw),
+                },
+            )?)
+        };
+        Ok((dx, dw))
     }
 }
 

@@ -68,8 +68,6 @@ impl Optim {
 pub struct Classifier {
     /// The network.
     pub net: ResNet,
-    /// Its variables (weights, batch-norm statistics, theta).
-    pub varmap: VarMap,
     /// Pixel mean of the training images.
     pub mean: f32,
     /// Pixel standard deviation of the training images.
@@ -115,7 +113,8 @@ pub fn checkpoint_path(dir: &Path) -> std::path::PathBuf {
     dir.join("checkpoints").join("last.safetensors")
 }
 
-/// Loads the network of a run folder from its last checkpoint.
+/// Loads the network of a run folder from its last checkpoint, frozen: its weights are plain
+/// tensors, so gradients flow to the images only (what evaluation and attacks need).
 pub fn load_classifier(dir: &Path, device: &Device) -> Result<Classifier> {
     let config = RunConfig::load(dir)?;
     let path = checkpoint_path(dir);
@@ -129,8 +128,16 @@ pub fn load_classifier(dir: &Path, device: &Device) -> Result<Classifier> {
             )
         })?
         .dim(0)?;
-    let (net, varmap, _) = build(&config, classes, device)?;
-    checkpoint::restore(&varmap, &tensors, &path)?;
+    let vb = candle_nn::VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+    let net = ResNet::new(&config.network(classes), vb).map_err(|e| {
+        Error::file(
+            path.display(),
+            format!(
+                "checkpoint of another architecture than {}: {e}",
+                dir.join("config.json").display()
+            ),
+        )
+    })?;
     let scalar = |k: &str| -> Result<f32> {
         Ok(tensors
             .get(k)
@@ -139,7 +146,6 @@ pub fn load_classifier(dir: &Path, device: &Device) -> Result<Classifier> {
     };
     Ok(Classifier {
         net,
-        varmap,
         mean: scalar("data.mean")?,
         std: scalar("data.std")?,
     })
