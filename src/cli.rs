@@ -10,8 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::data::npy::{encode, write_atomic};
 use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, LoadOptions, Scan, Tier};
-use crate::eval::attacks::Norm;
-use crate::eval::minimal::{attack_run, AttackConfig, AttackName};
+use crate::eval::minimal::{attack_run, AttackConfig};
 use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseKind};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
@@ -178,27 +177,9 @@ pub enum Command {
     Attack {
         /// Run folder (from train).
         run: PathBuf,
-        /// The attack.
-        #[arg(long, value_enum)]
-        attack: AttackName,
-        /// The norm.
-        #[arg(long, value_enum, default_value = "linf")]
-        norm: Norm,
-        /// Test images attacked (the first ones).
-        #[arg(long, default_value_t = 100)]
-        samples: usize,
-        /// Images per batch.
-        #[arg(long, default_value_t = 50)]
-        batch: usize,
-        /// Bisection rounds of the per-sample epsilon search.
-        #[arg(long, default_value_t = 10)]
-        rounds: usize,
-        /// PGD steps (0: foolbox's default, 40 for Linf, 50 for L2).
-        #[arg(long, default_value_t = 0)]
-        steps: usize,
-        /// Seed of PGD's random start.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// The attack and its settings.
+        #[command(flatten)]
+        config: AttackConfig,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -522,26 +503,7 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             let value = serde_json::json!({ "runs": curves, "conditions": summary });
             write_atomic(&out, value.to_string().as_bytes())?;
         }
-        Command::Attack {
-            run,
-            attack,
-            norm,
-            samples,
-            batch,
-            rounds,
-            steps,
-            seed,
-            out,
-        } => {
-            let config = AttackConfig {
-                attack,
-                norm,
-                samples,
-                batch,
-                rounds,
-                steps,
-                seed,
-            };
+        Command::Attack { run, config, out } => {
             std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
             let mut examples = 0usize;
             let bar = Bar::new();
@@ -561,8 +523,8 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             println!(
                 "{}: {:?} {:?} on {} samples: {} broken, median distance {}",
                 run.display(),
-                attack,
-                norm,
+                config.attack,
+                config.norm,
                 result.labels.len(),
                 broken,
                 result

@@ -346,6 +346,57 @@ fn train_writes_run_folders_for_a_sweep_and_resumes_a_finished_run_as_is() {
     );
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 2);
 
+    // Robustness of a trained run from the command line.
+    let run = runs.join("shuffle-a20-seed0");
+    let noise = dir.path().join("noise.json");
+    let text = ok(&[
+        "eval-noise",
+        run.to_str().unwrap(),
+        "--samples",
+        "20",
+        "--levels",
+        "0,0.1",
+        "--out",
+        noise.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("Shuffle (a = 20, 1 run): accuracy at 0.10"),
+        "{text}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&noise).unwrap()).unwrap();
+    assert_eq!(
+        summary["conditions"][0]["levels"],
+        serde_json::json!([0.0, 0.1])
+    );
+    let adv = dir.path().join("adv");
+    let text = ok(&[
+        "attack",
+        run.to_str().unwrap(),
+        "--attack",
+        "deepfool",
+        "--norm",
+        "l2",
+        "--samples",
+        "4",
+        "--out",
+        adv.to_str().unwrap(),
+    ]);
+    assert!(text.contains("Deepfool L2 on 4 samples"), "{text}");
+    assert!(adv.join("result.json").is_file());
+    assert!(run.join("results/attack_deepfool_l2.json").is_file());
+    let out = neureg(&[
+        "attack",
+        run.to_str().unwrap(),
+        "--attack",
+        "fgsm",
+        "--norm",
+        "l2",
+        "--out",
+        adv.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no L2 version"));
+
     // Bad input: an unknown data set path and a bad tap are clear errors, and leave no folder.
     let out = neureg(&[
         "train",

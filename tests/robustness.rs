@@ -137,6 +137,21 @@ fn tiny_run(dir: &Path) -> PathBuf {
     run
 }
 
+/// Why evaluating `run` at noise level 0 on 10 images fails.
+fn one_level(run: &Path) -> neureg::Error {
+    noise_curve(
+        run,
+        NoiseKind::Gaussian,
+        &[0.0],
+        10,
+        0,
+        &Device::Cpu,
+        &Silent,
+        &mut |_, _| {},
+    )
+    .unwrap_err()
+}
+
 #[test]
 fn noise_curves_and_attacks_on_a_trained_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -241,30 +256,10 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         original.replace("\"width\": 0.125", "\"width\": 0.25"),
     )
     .unwrap();
-    let e = noise_curve(
-        &run,
-        NoiseKind::Gaussian,
-        &[0.0],
-        10,
-        0,
-        &Device::Cpu,
-        &Silent,
-        &mut |_, _| {},
-    )
-    .unwrap_err();
+    let e = one_level(&run);
     assert!(e.to_string().contains("another architecture"), "{e}");
     std::fs::write(&config_path, original).unwrap();
     std::fs::remove_file(run.join("checkpoints/last.safetensors")).unwrap();
-    let e = noise_curve(
-        &run,
-        NoiseKind::Gaussian,
-        &[0.0],
-        10,
-        0,
-        &Device::Cpu,
-        &Silent,
-        &mut |_, _| {},
-    )
-    .unwrap_err();
+    let e = one_level(&run);
     assert!(e.to_string().contains("missing checkpoint"), "{e}");
 }

@@ -16,6 +16,7 @@ use crate::eval::attacks::{epsilon_search, verify_best, Found, Norm};
 use crate::eval::noise::evaluation_images;
 use crate::progress::Progress;
 use crate::runs::config::RunConfig;
+use crate::runs::store::run_name;
 use crate::train::classifier::load_classifier;
 
 /// The attacks.
@@ -30,22 +31,29 @@ pub enum AttackName {
     Deepfool,
 }
 
-/// What to attack and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What to attack and how (also the flags of `neureg attack`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct AttackConfig {
     /// The attack.
+    #[arg(long, value_enum)]
     pub attack: AttackName,
     /// The norm.
+    #[arg(long, value_enum, default_value = "linf")]
     pub norm: Norm,
     /// Test images attacked (the first ones, the same for every model).
+    #[arg(long, default_value_t = 100)]
     pub samples: usize,
     /// Images per batch.
+    #[arg(long, default_value_t = 50)]
     pub batch: usize,
-    /// Bisection rounds of the epsilon search.
+    /// Bisection rounds of the per-sample epsilon search.
+    #[arg(long, default_value_t = 10)]
     pub rounds: usize,
-    /// Gradient steps of PGD (0: foolbox's default).
+    /// Gradient steps of PGD (0: foolbox's default, 40 for Linf, 50 for L2).
+    #[arg(long, default_value_t = 0)]
     pub steps: usize,
     /// Seed of PGD's random start.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
@@ -150,46 +158,33 @@ pub fn attack_run(
         let x = Tensor::from_vec(pixels, (chunk.len(), 1, h, w), device)?;
         let labels: Vec<u32> = chunk.iter().map(|&i| images.labels[i]).collect();
         let y = Tensor::new(labels.as_slice(), device)?;
-        let found = match config.attack {
-            AttackName::Fgsm => epsilon_search(
+        let search = |attack: &mut dyn FnMut(&[f32]) -> Result<Vec<Tensor>>| {
+            epsilon_search(
                 &model,
                 &x,
                 &labels,
                 config.norm,
                 max_eps,
                 config.rounds,
-                &mut |eps| Ok(vec![fgsm(&model, &x, &y, eps)?]),
-            )?,
-            AttackName::Deepfool => verify_best(
-                &model,
-                &x,
-                &[deepfool(
-                    &model,
-                    &x,
-                    &labels,
-                    &DeepFoolConfig::foolbox(config.norm),
-                )?],
-                &labels,
-                config.norm,
-            )?,
+                attack,
+            )
+        };
+        let found = match config.attack {
+            AttackName::Fgsm => search(&mut |eps| Ok(vec![fgsm(&model, &x, &y, eps)?]))?,
             AttackName::Pgd => {
                 let mut pgd_config = PgdConfig::foolbox(config.norm);
                 pgd_config.seed = config.seed;
                 if config.steps > 0 {
                     pgd_config.steps = config.steps;
                 }
-                epsilon_search(
-                    &model,
-                    &x,
-                    &labels,
-                    config.norm,
-                    max_eps,
-                    config.rounds,
-                    &mut |eps| {
-                        progress.check()?;
-                        pgd_candidates(&model, &x, &y, eps, &pgd_config)
-                    },
-                )?
+                search(&mut |eps| {
+                    progress.check()?;
+                    pgd_candidates(&model, &x, &y, eps, &pgd_config)
+                })?
+            }
+            AttackName::Deepfool => {
+                let adv = deepfool(&model, &x, &labels, &DeepFoolConfig::foolbox(config.norm))?;
+                verify_best(&model, &x, &[adv], &labels, config.norm)?
             }
         };
         on_batch(&AttackedBatch {
@@ -202,10 +197,7 @@ pub fn attack_run(
         progress.advance(chunk.len() as u64);
     }
     let result = AttackResult {
-        run: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        run: run_name(dir),
         config: config.clone(),
         labels: images.labels.clone(),
         median: median(&distances),

@@ -16,6 +16,7 @@ use crate::data::{load_classification_set, LabelledImages};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::runs::config::{Condition, RunConfig};
+use crate::runs::store::run_name;
 use crate::train::classifier::load_classifier;
 
 /// The kind of noise.
@@ -174,10 +175,7 @@ pub fn noise_curve(
         progress.advance(1);
     }
     let curve = NoiseCurve {
-        run: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        run: run_name(dir),
         condition: config.condition,
         strength: config.strength,
         seed: config.seed,

@@ -52,11 +52,15 @@ impl RunInfo {
 
     /// The folder's name.
     pub fn name(&self) -> String {
-        self.dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        run_name(&self.dir)
     }
+}
+
+/// A run's name: its folder's.
+pub fn run_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The runs in `root` (subfolders with a `config.json`), sorted by name; unreadable ones are

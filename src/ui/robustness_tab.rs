@@ -169,10 +169,7 @@ fn start_noise(app: &mut NeuregApp, runs: Vec<PathBuf>) {
         for run in &runs {
             let config = crate::runs::RunConfig::load(run)?;
             let partial = NoiseCurve {
-                run: run
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                run: crate::runs::store::run_name(run),
                 condition: config.condition,
                 strength: config.strength,
                 seed: config.seed,
