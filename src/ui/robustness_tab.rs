@@ -133,28 +133,23 @@ fn score(results: &[AttackResult], norm: Norm) -> Option<f32> {
     median(&best)
 }
 
+/// Drops `job` once it has finished; its error, unless a cancel, joins `errors`. Results are
+/// read back from the run folders.
+fn collect<T>(job: &mut Option<Job<T>>, errors: &mut Vec<String>) {
+    if let Some(result) = job.as_mut().and_then(|j| j.poll()) {
+        if let Err(e) = result {
+            if !matches!(e, crate::Error::Cancelled) {
+                errors.push(e.to_string());
+            }
+        }
+        *job = None;
+    }
+}
+
 fn poll(app: &mut NeuregApp) {
     let view = &mut app.robustness_view;
-    if let Some(job) = view.noise_job.as_mut() {
-        if let Some(result) = job.poll() {
-            if let Err(e) = result {
-                if !matches!(e, crate::Error::Cancelled) {
-                    app.errors.push(e.to_string());
-                }
-            }
-            view.noise_job = None;
-        }
-    }
-    if let Some(job) = view.attack_job.as_mut() {
-        if let Some(result) = job.poll() {
-            if let Err(e) = result {
-                if !matches!(e, crate::Error::Cancelled) {
-                    app.errors.push(e.to_string());
-                }
-            }
-            view.attack_job = None;
-        }
-    }
+    collect(&mut view.noise_job, &mut app.errors);
+    collect(&mut view.attack_job, &mut app.errors);
 }
 
 fn start_noise(app: &mut NeuregApp, runs: Vec<PathBuf>) {
