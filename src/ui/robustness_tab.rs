@@ -135,7 +135,7 @@ fn score(results: &[AttackResult], norm: Norm) -> Option<f32> {
 
 /// Drops `job` once it has finished; its error, unless a cancel, joins `errors`. Results are
 /// read back from the run folders.
-fn collect<T>(job: &mut Option<Job<T>>, errors: &mut Vec<String>) {
+fn collect<T: Send + 'static>(job: &mut Option<Job<T>>, errors: &mut Vec<String>) {
     if let Some(result) = job.as_mut().and_then(|j| j.poll()) {
         if let Err(e) = result {
             if !matches!(e, crate::Error::Cancelled) {
