@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::data::npy::{encode, write_atomic};
 use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, LoadOptions, Scan, Tier};
-use crate::eval::minimal::{attack_run, AttackConfig};
+use crate::eval::minimal::{attack_run, budget_curve, AttackConfig};
 use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseKind};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
@@ -180,6 +180,10 @@ pub enum Command {
         /// The attack and its settings.
         #[command(flatten)]
         config: AttackConfig,
+        /// Repeat the attack with each of these step budgets and write the median against the
+        /// budget (Fig. 5), e.g. 5,10,20,40.
+        #[arg(long, value_delimiter = ',')]
+        budgets: Vec<usize>,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -503,7 +507,24 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             let value = serde_json::json!({ "runs": curves, "conditions": summary });
             write_atomic(&out, value.to_string().as_bytes())?;
         }
-        Command::Attack { run, config, out } => {
+        Command::Attack {
+            run,
+            config,
+            budgets,
+            out,
+        } if !budgets.is_empty() => {
+            let curve = budget_curve(&run, &config, &budgets, device, &Bar::new())?;
+            for (b, m) in curve.budgets.iter().zip(&curve.medians) {
+                let m = m.map_or("infinite".into(), |m| format!("{m:.5}"));
+                println!("{b:>5} steps: median distance {m}");
+            }
+            std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
+            let text = serde_json::to_string_pretty(&curve)?;
+            write_atomic(&out.join("budget.json"), text.as_bytes())?;
+        }
+        Command::Attack {
+            run, config, out, ..
+        } => {
             std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
             let mut examples = 0usize;
             let bar = Bar::new();

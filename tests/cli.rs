@@ -385,6 +385,24 @@ fn train_writes_run_folders_for_a_sweep_and_resumes_a_finished_run_as_is() {
     assert!(text.contains("Deepfool L2 on 4 samples"), "{text}");
     assert!(adv.join("result.json").is_file());
     assert!(run.join("results/attack_deepfool_l2.json").is_file());
+    // Fig. 5: the median against the iteration budget.
+    let text = ok(&[
+        "attack",
+        run.to_str().unwrap(),
+        "--attack",
+        "deepfool",
+        "--samples",
+        "4",
+        "--budgets",
+        "1,3",
+        "--out",
+        adv.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("    1 steps: median") && text.contains("    3 steps: median"),
+        "{text}"
+    );
+    assert!(run.join("results/budget_deepfool_linf.json").is_file());
     let out = neureg(&[
         "attack",
         run.to_str().unwrap(),

@@ -49,7 +49,8 @@ pub struct AttackConfig {
     /// Bisection rounds of the per-sample epsilon search.
     #[arg(long, default_value_t = 10)]
     pub rounds: usize,
-    /// Gradient steps of PGD (0: foolbox's default, 40 for Linf, 50 for L2).
+    /// Gradient steps of PGD or DeepFool (0: foolbox's default: PGD 40 for Linf, 50 for L2;
+    /// DeepFool 50).
     #[arg(long, default_value_t = 0)]
     pub steps: usize,
     /// Seed of PGD's random start.
@@ -183,7 +184,11 @@ pub fn attack_run(
                 })?
             }
             AttackName::Deepfool => {
-                let adv = deepfool(&model, &x, &labels, &DeepFoolConfig::foolbox(config.norm))?;
+                let mut df_config = DeepFoolConfig::foolbox(config.norm);
+                if config.steps > 0 {
+                    df_config.steps = config.steps;
+                }
+                let adv = deepfool(&model, &x, &labels, &df_config)?;
                 verify_best(&model, &x, &[adv], &labels, config.norm)?
             }
         };
@@ -206,21 +211,78 @@ pub fn attack_run(
             .map(|d| d.is_finite().then_some(*d))
             .collect(),
     };
-    let name = serde_json::to_value(config.attack)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let norm = serde_json::to_value(config.norm)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
     let path = dir
         .join("results")
-        .join(format!("attack_{name}_{norm}.json"));
+        .join(format!("attack_{}.json", result_stem(config)));
     let text = serde_json::to_string_pretty(&result)
         .map_err(|e| Error::file(path.display(), e.to_string()))?;
     write_atomic(&path, text.as_bytes())?;
     Ok(result)
+}
+
+/// The median distance against the iteration budget (the paper's Fig. 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetCurve {
+    /// The run folder's name.
+    pub run: String,
+    /// The attack (its `steps` is the last budget).
+    pub config: AttackConfig,
+    /// Gradient steps.
+    pub budgets: Vec<usize>,
+    /// Median distance at each budget (None: infinite).
+    pub medians: Vec<Option<f32>>,
+}
+
+/// Repeats the attack on the run in `dir` with each number of steps in `budgets` (PGD or
+/// DeepFool) and stores the curve as `dir/results/budget_<attack>_<norm>.json`.
+pub fn budget_curve(
+    dir: &Path,
+    config: &AttackConfig,
+    budgets: &[usize],
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<BudgetCurve> {
+    if config.attack == AttackName::Fgsm || budgets.contains(&0) {
+        return Err(Error::Config(
+            "an iteration budget needs PGD or DeepFool and budgets of at least one step".into(),
+        ));
+    }
+    let mut medians = Vec::with_capacity(budgets.len());
+    let mut last = config.clone();
+    for &steps in budgets {
+        last = AttackConfig {
+            steps,
+            ..config.clone()
+        };
+        medians.push(attack_run(dir, &last, device, progress, &mut |_| {})?.median);
+    }
+    let curve = BudgetCurve {
+        run: run_name(dir),
+        config: last,
+        budgets: budgets.to_vec(),
+        medians,
+    };
+    let path = dir
+        .join("results")
+        .join(format!("budget_{}.json", result_stem(config)));
+    let text = serde_json::to_string_pretty(&curve)
+        .map_err(|e| Error::file(path.display(), e.to_string()))?;
+    write_atomic(&path, text.as_bytes())?;
+    Ok(curve)
+}
+
+/// `<attack>_<norm>`, as the result files name them.
+fn result_stem(config: &AttackConfig) -> String {
+    let name = |v: serde_json::Result<serde_json::Value>| {
+        v.ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    format!(
+        "{}_{}",
+        name(serde_json::to_value(config.attack)),
+        name(serde_json::to_value(config.norm))
+    )
 }
 
 #[cfg(test)]
