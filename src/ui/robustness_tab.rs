@@ -12,7 +12,9 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
 
 use super::NeuregApp;
 use crate::eval::attacks::Norm;
-use crate::eval::minimal::{attack_run, median, AttackConfig, AttackName, AttackResult};
+use crate::eval::minimal::{
+    attack_run, median, AttackConfig, AttackName, AttackResult, BudgetCurve,
+};
 use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseCurve, NoiseKind};
 use crate::jobs::Job;
 use crate::runs::store::RunInfo;
@@ -112,6 +114,21 @@ fn stored_attacks(dir: &std::path::Path) -> Vec<AttackResult> {
         .collect();
     out.sort_by_key(|r| format!("{:?}{:?}", r.config.attack, r.config.norm));
     out
+}
+
+/// The stored budget curves (Fig. 5) of a run.
+fn stored_budgets(dir: &std::path::Path) -> Vec<BudgetCurve> {
+    let Ok(entries) = std::fs::read_dir(dir.join("results")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("budget_"))
+        })
+        .filter_map(|p| serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok())
+        .collect()
 }
 
 /// The robustness score in `norm`: the median over samples of the smallest distance any attack
@@ -406,6 +423,7 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
         });
     }
     gallery(app, ui);
+    budget_plot(ui, runs);
     ui.label("Median minimal distance per run (best over the attacks run; - : none or infinite)");
     egui::Grid::new("medians").striped(true).show(ui, |ui| {
         for h in ["run", "condition", "Linf", "L2", "attacks"] {
@@ -429,6 +447,40 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
             ui.end_row();
         }
     });
+}
+
+/// Median distance against the step budget for the runs that have one (`neureg attack --budgets`).
+fn budget_plot(ui: &mut egui::Ui, runs: &[RunInfo]) {
+    let curves: Vec<(String, BudgetCurve)> = runs
+        .iter()
+        .flat_map(|r| {
+            stored_budgets(&r.dir)
+                .into_iter()
+                .map(move |c| (r.name(), c))
+        })
+        .collect();
+    if curves.is_empty() {
+        return;
+    }
+    ui.label("Median distance against the iteration budget (Fig. 5)");
+    Plot::new("budgets")
+        .height(180.0)
+        .include_y(0.0)
+        .legend(Legend::default())
+        .x_axis_label("steps")
+        .y_axis_label("median distance")
+        .show(ui, |p| {
+            for (k, (name, c)) in curves.iter().enumerate() {
+                let pts: PlotPoints = c
+                    .budgets
+                    .iter()
+                    .zip(&c.medians)
+                    .filter_map(|(b, m)| m.map(|m| [*b as f64, m as f64]))
+                    .collect();
+                let label = format!("{name}: {:?} {:?}", c.config.attack, c.config.norm);
+                p.line(Line::new(label, pts).color(condition_colour(k)));
+            }
+        });
 }
 
 fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui) {
