@@ -288,5 +288,7 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     assert!(examples > 0, "adversarial examples reach the gallery");
     h.run_steps(2);
     h.get_by_label_contains("Adversarial examples");
+    h.get_by_label("Save gallery PNG");
+    h.get_by_label("Save noise plot PNG");
     assert!(h.query_all_by_label_contains("distance").count() >= examples);
 }

@@ -303,62 +303,68 @@ fn noise_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
         })
         .collect();
     let summary = summarise(&stored).unwrap_or_default();
-    Plot::new("noise_curves")
-        .height(260.0)
-        .legend(Legend::default())
-        .include_y(0.0)
-        .include_y(1.0)
-        .x_axis_label(format!("{} noise level", view.kind.name()))
-        .y_axis_label("test accuracy")
-        .show(ui, |p| {
-            for (k, c) in summary.iter().enumerate() {
-                let colour = condition_colour(k);
-                let name = format!(
-                    "{} (a = {}, {} run{})",
-                    c.condition.label(),
-                    c.strength,
-                    c.runs,
-                    if c.runs == 1 { "" } else { "s" }
-                );
-                let mut band: Vec<[f64; 2]> = c
-                    .levels
-                    .iter()
-                    .zip(c.mean.iter().zip(&c.sem))
-                    .map(|(l, (m, s))| [*l, m + s])
-                    .collect();
-                band.extend(
-                    c.levels
+    // The plot with its axes, the area a saved PNG shows.
+    let area = ui.vertical(|ui| {
+        Plot::new("noise_curves")
+            .height(260.0)
+            .legend(Legend::default())
+            .include_y(0.0)
+            .include_y(1.0)
+            .x_axis_label(format!("{} noise level", view.kind.name()))
+            .y_axis_label("test accuracy")
+            .show(ui, |p| {
+                for (k, c) in summary.iter().enumerate() {
+                    let colour = condition_colour(k);
+                    let name = format!(
+                        "{} (a = {}, {} run{})",
+                        c.condition.label(),
+                        c.strength,
+                        c.runs,
+                        if c.runs == 1 { "" } else { "s" }
+                    );
+                    let mut band: Vec<[f64; 2]> = c
+                        .levels
                         .iter()
                         .zip(c.mean.iter().zip(&c.sem))
-                        .rev()
-                        .map(|(l, (m, s))| [*l, m - s]),
-                );
-                p.polygon(
-                    Polygon::new(name.clone(), PlotPoints::from(band))
-                        .fill_color(colour.gamma_multiply(0.25))
-                        .stroke(egui::Stroke::NONE),
-                );
-                let pts: PlotPoints = c
-                    .levels
-                    .iter()
-                    .zip(&c.mean)
-                    .map(|(l, m)| [*l, *m])
-                    .collect();
-                p.line(Line::new(name, pts).color(colour));
-            }
-            for c in live.iter().filter(|c| c.accuracy.len() < 11) {
-                let pts: PlotPoints = c
-                    .levels
-                    .iter()
-                    .zip(&c.accuracy)
-                    .map(|(l, a)| [*l, *a])
-                    .collect();
-                p.line(
-                    Line::new(format!("{} (running)", c.run), pts)
-                        .style(egui_plot::LineStyle::dashed_loose()),
-                );
-            }
-        });
+                        .map(|(l, (m, s))| [*l, m + s])
+                        .collect();
+                    band.extend(
+                        c.levels
+                            .iter()
+                            .zip(c.mean.iter().zip(&c.sem))
+                            .rev()
+                            .map(|(l, (m, s))| [*l, m - s]),
+                    );
+                    p.polygon(
+                        Polygon::new(name.clone(), PlotPoints::from(band))
+                            .fill_color(colour.gamma_multiply(0.25))
+                            .stroke(egui::Stroke::NONE),
+                    );
+                    let pts: PlotPoints = c
+                        .levels
+                        .iter()
+                        .zip(&c.mean)
+                        .map(|(l, m)| [*l, *m])
+                        .collect();
+                    p.line(Line::new(name, pts).color(colour));
+                }
+                for c in live.iter().filter(|c| c.accuracy.len() < 11) {
+                    let pts: PlotPoints = c
+                        .levels
+                        .iter()
+                        .zip(&c.accuracy)
+                        .map(|(l, a)| [*l, *a])
+                        .collect();
+                    p.line(
+                        Line::new(format!("{} (running)", c.run), pts)
+                            .style(egui_plot::LineStyle::dashed_loose()),
+                    );
+                }
+            });
+    });
+    if ui.button("Save noise plot PNG").clicked() {
+        super::export::figure_png(app, ui.ctx(), "noise_curves", area.response.rect);
+    }
     if !stored.is_empty() && ui.button("Export noise CSV").clicked() {
         let mut text = String::from("run,condition,strength,seed,level,accuracy\n");
         for c in &stored {
@@ -531,7 +537,7 @@ fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui) {
     ui.label(
         "Adversarial examples: original, perturbation (amplified; red up, blue down), adversarial",
     );
-    ui.horizontal_wrapped(|ui| {
+    let shown = ui.horizontal_wrapped(|ui| {
         for (e, t) in examples.iter().zip(&view.textures) {
             ui.vertical(|ui| {
                 ui.horizontal(|ui| {
@@ -546,4 +552,8 @@ fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui) {
             });
         }
     });
+    drop(examples);
+    if ui.button("Save gallery PNG").clicked() {
+        super::export::figure_png(app, ui.ctx(), "adversarial_examples", shown.response.rect);
+    }
 }
