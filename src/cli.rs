@@ -542,9 +542,9 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             drop(bar);
             let broken = result.distances.iter().filter(|d| d.is_some()).count();
             println!(
-                "{}: {:?} {:?} on {} samples: {} broken, median distance {}",
+                "{}: {} {:?} on {} samples: {} broken, median distance {}",
                 run.display(),
-                config.attack,
+                config.attack.label(),
                 config.norm,
                 result.labels.len(),
                 broken,

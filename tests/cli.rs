@@ -382,7 +382,7 @@ fn train_writes_run_folders_for_a_sweep_and_resumes_a_finished_run_as_is() {
         "--out",
         adv.to_str().unwrap(),
     ]);
-    assert!(text.contains("Deepfool L2 on 4 samples"), "{text}");
+    assert!(text.contains("DeepFool L2 on 4 samples"), "{text}");
     assert!(adv.join("result.json").is_file());
     assert!(run.join("results/attack_deepfool_l2.json").is_file());
     // Fig. 5: the median against the iteration budget.
@@ -414,6 +414,15 @@ fn train_writes_run_folders_for_a_sweep_and_resumes_a_finished_run_as_is() {
         adv.to_str().unwrap(),
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no L2 version"));
+    let out = neureg(&[
+        "attack",
+        run.to_str().unwrap(),
+        "--attack",
+        "boundary",
+        "--out",
+        adv.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'boundary'"));
 
     // Bad input: an unknown data set path and a bad tap are clear errors, and leave no folder.
     let out = neureg(&[

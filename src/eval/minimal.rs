@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::npy::write_atomic;
 use crate::error::{Error, Result};
+use crate::eval::attacks::cw::{carlini_wagner, CwConfig};
+use crate::eval::attacks::ddn::{ddn, DdnConfig};
 use crate::eval::attacks::deepfool::{deepfool, DeepFoolConfig};
 use crate::eval::attacks::fgsm::fgsm;
+use crate::eval::attacks::fmn::{fmn, FmnConfig};
 use crate::eval::attacks::pgd::{pgd_candidates, PgdConfig};
 use crate::eval::attacks::{epsilon_search, verify_best, Found, Norm};
 use crate::eval::noise::evaluation_images;
@@ -29,6 +32,51 @@ pub enum AttackName {
     Pgd,
     /// DeepFool (L2, Linf), foolbox's defaults; minimal by construction, no epsilon search.
     Deepfool,
+    /// Decoupled direction and norm (L2), foolbox's defaults.
+    Ddn,
+    /// Fast minimum-norm (L0, L1, L2, Linf), foolbox's defaults.
+    Fmn,
+    /// Carlini & Wagner (L2); `--rounds` searches over its constant.
+    Cw,
+}
+
+impl AttackName {
+    /// Every attack, in the order menus show them.
+    pub const ALL: [AttackName; 6] = [
+        AttackName::Pgd,
+        AttackName::Fgsm,
+        AttackName::Deepfool,
+        AttackName::Ddn,
+        AttackName::Fmn,
+        AttackName::Cw,
+    ];
+
+    /// The name people use.
+    pub fn label(self) -> &'static str {
+        match self {
+            AttackName::Fgsm => "FGSM",
+            AttackName::Pgd => "PGD",
+            AttackName::Deepfool => "DeepFool",
+            AttackName::Ddn => "DDN",
+            AttackName::Fmn => "FMN",
+            AttackName::Cw => "C&W",
+        }
+    }
+
+    /// The norms it is defined for.
+    pub fn norms(self) -> &'static [Norm] {
+        match self {
+            AttackName::Fgsm => &[Norm::Linf],
+            AttackName::Pgd | AttackName::Deepfool => &[Norm::Linf, Norm::L2],
+            AttackName::Ddn | AttackName::Cw => &[Norm::L2],
+            AttackName::Fmn => &[Norm::L0, Norm::L1, Norm::L2, Norm::Linf],
+        }
+    }
+
+    /// Whether it searches over epsilon (FGSM, PGD) rather than minimising the norm itself.
+    pub fn searches_epsilon(self) -> bool {
+        matches!(self, AttackName::Fgsm | AttackName::Pgd)
+    }
 }
 
 /// What to attack and how (also the flags of `neureg attack`).
@@ -46,14 +94,15 @@ pub struct AttackConfig {
     /// Images per batch.
     #[arg(long, default_value_t = 50)]
     pub batch: usize,
-    /// Bisection rounds of the per-sample epsilon search.
+    /// Bisection rounds of the per-sample epsilon search (FGSM, PGD); searches over the constant
+    /// of C&W.
     #[arg(long, default_value_t = 10)]
     pub rounds: usize,
-    /// Gradient steps of PGD or DeepFool (0: foolbox's default: PGD 40 for Linf, 50 for L2;
-    /// DeepFool 50).
+    /// Gradient steps of the attack (0: foolbox's default: PGD 40 for Linf, 50 for L2; DeepFool
+    /// 50; DDN and FMN 100; C&W neureg's 100 per search).
     #[arg(long, default_value_t = 0)]
     pub steps: usize,
-    /// Seed of PGD's random start.
+    /// Seed of PGD's random start and of DDN's replacement of vanishing gradients.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -61,14 +110,12 @@ pub struct AttackConfig {
 impl AttackConfig {
     /// Refuses attack and norm pairs that do not exist here.
     pub fn validate(&self) -> Result<()> {
-        let ok = match self.attack {
-            AttackName::Fgsm => self.norm == Norm::Linf,
-            AttackName::Pgd | AttackName::Deepfool => matches!(self.norm, Norm::Linf | Norm::L2),
-        };
-        if !ok {
+        let norms = self.attack.norms();
+        if !norms.contains(&self.norm) {
             return Err(Error::Config(format!(
-                "attack {:?} has no {:?} version (FGSM: Linf; PGD, DeepFool: Linf, L2)",
-                self.attack, self.norm
+                "attack {} has no {:?} version (it has {norms:?})",
+                self.attack.label(),
+                self.norm
             )));
         }
         if self.samples == 0 || self.batch == 0 {
@@ -191,6 +238,32 @@ pub fn attack_run(
                 let adv = deepfool(&model, &x, &labels, &df_config)?;
                 verify_best(&model, &x, &[adv], &labels, config.norm)?
             }
+            AttackName::Ddn => {
+                let mut ddn_config = DdnConfig::foolbox();
+                ddn_config.seed = config.seed;
+                if config.steps > 0 {
+                    ddn_config.steps = config.steps;
+                }
+                let adv = ddn(&model, &x, &y, &ddn_config)?;
+                verify_best(&model, &x, &[adv], &labels, config.norm)?
+            }
+            AttackName::Fmn => {
+                let mut fmn_config = FmnConfig::foolbox(config.norm);
+                if config.steps > 0 {
+                    fmn_config.steps = config.steps;
+                }
+                let adv = fmn(&model, &x, &labels, &fmn_config)?;
+                verify_best(&model, &x, &[adv], &labels, config.norm)?
+            }
+            AttackName::Cw => {
+                let mut cw_config = CwConfig::neureg();
+                cw_config.binary_search_steps = config.rounds.max(1);
+                if config.steps > 0 {
+                    cw_config.steps = config.steps;
+                }
+                let adv = carlini_wagner(&model, &x, &labels, &cw_config)?;
+                verify_best(&model, &x, &[adv], &labels, config.norm)?
+            }
         };
         on_batch(&AttackedBatch {
             first: k * config.batch,
@@ -233,8 +306,8 @@ pub struct BudgetCurve {
     pub medians: Vec<Option<f32>>,
 }
 
-/// Repeats the attack on the run in `dir` with each number of steps in `budgets` (PGD or
-/// DeepFool) and stores the curve as `dir/results/budget_<attack>_<norm>.json`.
+/// Repeats the attack on the run in `dir` with each number of steps in `budgets` (any attack
+/// but FGSM) and stores the curve as `dir/results/budget_<attack>_<norm>.json`.
 pub fn budget_curve(
     dir: &Path,
     config: &AttackConfig,
@@ -244,7 +317,7 @@ pub fn budget_curve(
 ) -> Result<BudgetCurve> {
     if config.attack == AttackName::Fgsm || budgets.contains(&0) {
         return Err(Error::Config(
-            "an iteration budget needs PGD or DeepFool and budgets of at least one step".into(),
+            "an iteration budget needs an iterative attack (not FGSM) and budgets of at least one step".into(),
         ));
     }
     let mut medians = Vec::with_capacity(budgets.len());

@@ -393,26 +393,36 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
     ui.horizontal(|ui| {
         let a = &mut app.robustness_view.attack;
         egui::ComboBox::from_id_salt("attack")
-            .selected_text(match a.attack {
-                AttackName::Pgd => "PGD",
-                AttackName::Fgsm => "FGSM",
-                AttackName::Deepfool => "DeepFool",
-            })
+            .selected_text(a.attack.label())
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut a.attack, AttackName::Pgd, "PGD");
-                ui.selectable_value(&mut a.attack, AttackName::Fgsm, "FGSM");
-                ui.selectable_value(&mut a.attack, AttackName::Deepfool, "DeepFool");
+                for name in AttackName::ALL {
+                    ui.selectable_value(&mut a.attack, name, name.label());
+                }
             });
+        let norms = a.attack.norms();
+        if !norms.contains(&a.norm) {
+            a.norm = norms[0];
+        }
         egui::ComboBox::from_id_salt("norm")
             .selected_text(format!("{:?}", a.norm))
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut a.norm, Norm::Linf, "Linf");
-                ui.selectable_value(&mut a.norm, Norm::L2, "L2");
+                for &n in norms {
+                    ui.selectable_value(&mut a.norm, n, format!("{n:?}"));
+                }
             });
         ui.label("samples");
         ui.add(egui::DragValue::new(&mut a.samples).range(1..=10000));
-        ui.label("search rounds");
-        ui.add(egui::DragValue::new(&mut a.rounds).range(1..=30));
+        ui.label(if a.attack == AttackName::Cw {
+            "constant searches"
+        } else {
+            "search rounds"
+        });
+        ui.add_enabled(
+            a.attack.searches_epsilon() || a.attack == AttackName::Cw,
+            egui::DragValue::new(&mut a.rounds).range(1..=30),
+        );
+        ui.label("steps (0: default)");
+        ui.add(egui::DragValue::new(&mut a.steps).range(0..=10000));
     });
     if !busy {
         if ui.button(format!("Attack {}", runs[0].name())).clicked() {
@@ -432,7 +442,7 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
     budget_plot(ui, runs);
     ui.label("Median minimal distance per run (best over the attacks run; - : none or infinite)");
     egui::Grid::new("medians").striped(true).show(ui, |ui| {
-        for h in ["run", "condition", "Linf", "L2", "attacks"] {
+        for h in ["run", "condition", "L0", "L1", "L2", "Linf", "attacks"] {
             ui.strong(h);
         }
         ui.end_row();
@@ -441,12 +451,13 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
             let cell = |n| score(&results, n).map_or("-".into(), |v| format!("{v:.4}"));
             ui.label(r.name());
             ui.label(r.config.condition.label());
-            ui.label(cell(Norm::Linf));
-            ui.label(cell(Norm::L2));
+            for n in [Norm::L0, Norm::L1, Norm::L2, Norm::Linf] {
+                ui.label(cell(n));
+            }
             ui.label(
                 results
                     .iter()
-                    .map(|x| format!("{:?} {:?}", x.config.attack, x.config.norm))
+                    .map(|x| format!("{} {:?}", x.config.attack.label(), x.config.norm))
                     .collect::<Vec<_>>()
                     .join(", "),
             );
@@ -483,7 +494,7 @@ fn budget_plot(ui: &mut egui::Ui, runs: &[RunInfo]) {
                     .zip(&c.medians)
                     .filter_map(|(b, m)| m.map(|m| [*b as f64, m as f64]))
                     .collect();
-                let label = format!("{name}: {:?} {:?}", c.config.attack, c.config.norm);
+                let label = format!("{name}: {} {:?}", c.config.attack.label(), c.config.norm);
                 p.line(Line::new(label, pts).color(condition_colour(k)));
             }
         });

@@ -3,8 +3,12 @@
 //! attack. Whatever an attack reports, the distance and the success of each
 //! adversarial are measured again here from the images and the model.
 
+pub mod cw;
+pub mod ddn;
 pub mod deepfool;
 pub mod fgsm;
+pub mod fmn;
+pub mod lp;
 pub mod pgd;
 
 use candle_core::{Tensor, Var, D};
@@ -55,16 +59,60 @@ pub fn norms(delta: &Tensor, norm: Norm) -> Result<Vec<f32>> {
     Ok(v.to_vec1::<f32>()?)
 }
 
-/// The gradient of the summed cross-entropy with respect to the images.
-pub fn input_gradient(model: &dyn Model, images: &Tensor, labels: &Tensor) -> Result<Tensor> {
+/// The logits of `images` and the gradient of the scalar `objective(logits)` with respect to
+/// the images.
+pub fn logits_and_gradient(
+    model: &dyn Model,
+    images: &Tensor,
+    objective: &dyn Fn(&Tensor) -> Result<Tensor>,
+) -> Result<(Tensor, Tensor)> {
     let x = Var::from_tensor(&images.detach())?;
     let logits = model.logits(x.as_tensor())?;
-    let loss = (candle_nn::loss::cross_entropy(&logits, labels)? * images.dim(0)? as f64)?;
-    let grads = loss.backward()?;
-    Ok(grads
-        .get(x.as_tensor())
-        .cloned()
-        .unwrap_or(images.zeros_like()?))
+    let grads = objective(&logits)?.backward()?;
+    let g = match grads.get(x.as_tensor()) {
+        Some(g) => g.clone(),
+        None => images.zeros_like()?,
+    };
+    Ok((logits.detach(), g))
+}
+
+/// The gradient of the summed cross-entropy with respect to the images.
+pub fn input_gradient(model: &dyn Model, images: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let b = images.dim(0)? as f64;
+    let objective = |logits: &Tensor| Ok((candle_nn::loss::cross_entropy(logits, labels)? * b)?);
+    Ok(logits_and_gradient(model, images, &objective)?.1)
+}
+
+/// Per sample the margin `z_y - max_{k != y} z_k` of the logits (B): negative where the model
+/// misclassifies. The runner-up class is chosen on the host from the logits' values.
+pub fn margin(logits: &Tensor, labels: &[u32]) -> Result<Tensor> {
+    let rows = logits.to_vec2::<f32>()?;
+    let others: Vec<u32> = rows
+        .iter()
+        .zip(labels)
+        .map(|(row, &y)| {
+            (0..row.len() as u32)
+                .filter(|&k| k != y)
+                .max_by(|&a, &b| row[a as usize].total_cmp(&row[b as usize]))
+                .unwrap_or(y)
+        })
+        .collect();
+    let dev = logits.device();
+    let pick = |c: &[u32]| -> Result<Tensor> {
+        Ok(logits.gather(&Tensor::new(c, dev)?.unsqueeze(1)?, 1)?)
+    };
+    Ok((pick(labels)? - pick(&others)?)?.squeeze(1)?)
+}
+
+/// The margins of `images` (host) and the gradient of their sum with respect to the images.
+pub fn margin_gradient(
+    model: &dyn Model,
+    images: &Tensor,
+    labels: &[u32],
+) -> Result<(Vec<f32>, Tensor)> {
+    let objective = |logits: &Tensor| Ok(margin(logits, labels)?.sum_all()?);
+    let (logits, g) = logits_and_gradient(model, images, &objective)?;
+    Ok((margin(&logits, labels)?.to_vec1::<f32>()?, g))
 }
 
 /// The class the model gives each image.
@@ -135,47 +183,75 @@ pub fn verify_best(
         let found = verify(model, originals, c, labels, norm)?;
         best = Some(match best {
             None => found,
-            Some(b) => keep_smaller(b, found, originals)?,
+            Some(b) => keep_smaller(b, found)?,
         });
     }
     best.ok_or_else(|| crate::error::Error::Config("an attack returned no candidate".into()))
 }
 
 /// Per sample, the smaller of two verified results.
-fn keep_smaller(a: Found, b: Found, like: &Tensor) -> Result<Found> {
-    let take: Vec<f32> = a
+fn keep_smaller(a: Found, b: Found) -> Result<Found> {
+    let take: Vec<bool> = a
         .distance
         .iter()
         .zip(&b.distance)
-        .map(|(x, y)| if y < x { 1.0 } else { 0.0 })
+        .map(|(x, y)| y < x)
         .collect();
-    if take.iter().all(|&t| t == 0.0) {
+    if !take.iter().any(|&t| t) {
         return Ok(a);
     }
-    let distance = a
-        .distance
-        .iter()
-        .zip(&b.distance)
-        .map(|(x, y)| x.min(*y))
-        .collect();
-    let predicted = (0..take.len())
-        .map(|i| {
-            if take[i] > 0.0 {
-                b.predicted[i]
-            } else {
-                a.predicted[i]
-            }
-        })
-        .collect();
-    let mask = Tensor::from_vec(take, (a.distance.len(), 1, 1, 1), like.device())?;
-    let adversarial = mask
-        .broadcast_mul(&b.adversarial)?
-        .add(&(1.0 - &mask)?.broadcast_mul(&a.adversarial)?)?;
+    let pick = |i: usize, x: u32, y: u32| if take[i] { y } else { x };
     Ok(Found {
-        adversarial,
-        distance,
-        predicted,
+        adversarial: select(&take, &b.adversarial, &a.adversarial)?,
+        distance: a
+            .distance
+            .iter()
+            .zip(&b.distance)
+            .map(|(x, y)| x.min(*y))
+            .collect(),
+        predicted: (0..take.len())
+            .map(|i| pick(i, a.predicted[i], b.predicted[i]))
+            .collect(),
     })
+}
+
+/// Row `i` of `new` where `take[i]`, else row `i` of `old` (B, ...).
+pub fn select(take: &[bool], new: &Tensor, old: &Tensor) -> Result<Tensor> {
+    let mask: Vec<u8> = take.iter().map(|&t| t as u8).collect();
+    let mask = Tensor::from_vec(mask, (take.len(), 1, 1, 1), new.device())?;
+    Ok(mask.broadcast_as(new.shape())?.where_cond(new, old)?)
+}
+
+/// Per sample the smallest adversarial perturbation an iterative attack has met so far.
+pub struct Smallest {
+    /// The perturbations (zero where none was adversarial).
+    pub delta: Tensor,
+    /// Their norms (the largest possible where none was adversarial).
+    pub norm: Vec<f32>,
+}
+
+impl Smallest {
+    /// Nothing found yet: zero perturbations of the images' shape, norms `worst`.
+    pub fn new(images: &Tensor, worst: Vec<f32>) -> Result<Self> {
+        Ok(Smallest {
+            delta: images.zeros_like()?,
+            norm: worst,
+        })
+    }
+
+    /// Keeps each perturbation of `delta` that is adversarial and no larger than the best so far.
+    pub fn offer(&mut self, delta: &Tensor, norm: &[f32], adversarial: &[bool]) -> Result<()> {
+        let take: Vec<bool> = (0..norm.len())
+            .map(|i| adversarial[i] && norm[i] <= self.norm[i])
+            .collect();
+        if take.iter().any(|&t| t) {
+            self.delta = select(&take, delta, &self.delta)?;
+            for (i, _) in take.iter().enumerate().filter(|(_, &t)| t) {
+                self.norm[i] = norm[i];
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Per-sample bisection for the smallest epsilon at which an attack succeeds, keeping the
@@ -203,7 +279,7 @@ pub fn epsilon_search(
                 lo[i] = mid[i];
             }
         }
-        best = keep_smaller(best, found, images)?;
+        best = keep_smaller(best, found)?;
     }
     Ok(best)
 }

@@ -6,12 +6,13 @@
 //! (40 x 0.033 eps = 1.33 eps of the 2 eps a pixel may need), which on a
 //! linear model leaves the found distance about 12% above the minimum.
 
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{Error, Result};
+use crate::eval::attacks::lp::{l2_normalised, project};
 use crate::eval::attacks::{input_gradient, per_sample, Model, Norm};
 
 /// PGD settings.
@@ -44,41 +45,6 @@ impl PgdConfig {
             seed: 0,
         }
     }
-}
-
-/// Each row of `t` (B, ...) divided by its L2 norm (rows of zeros stay zero).
-fn l2_normalised(t: &Tensor) -> Result<Tensor> {
-    let b = t.dim(0)?;
-    let n = t
-        .flatten_from(1)?
-        .sqr()?
-        .sum_keepdim(D::Minus1)?
-        .sqrt()?
-        .clamp(1e-12f32, f32::MAX)?
-        .reshape((b, 1, 1, 1))?;
-    Ok(t.broadcast_div(&n)?)
-}
-
-/// Projects `delta` onto the ball of radius `eps` (B, 1, 1, 1).
-fn project(delta: &Tensor, eps: &Tensor, norm: Norm) -> Result<Tensor> {
-    Ok(match norm {
-        Norm::Linf => delta
-            .broadcast_minimum(eps)?
-            .broadcast_maximum(&eps.neg()?)?,
-        _ => {
-            let b = delta.dim(0)?;
-            let n = delta
-                .flatten_from(1)?
-                .sqr()?
-                .sum_keepdim(D::Minus1)?
-                .sqrt()?
-                .reshape((b, 1, 1, 1))?;
-            let factor = eps
-                .broadcast_div(&n.clamp(1e-12f32, f32::MAX)?)?
-                .clamp(0f32, 1f32)?;
-            delta.broadcast_mul(&factor)?
-        }
-    })
 }
 
 /// A random point in each ball: uniform per pixel for Linf; for L2 a uniform direction at a
@@ -132,7 +98,7 @@ pub fn pgd(
             _ => l2_normalised(&g)?,
         };
         let moved = (&x + direction.broadcast_mul(&step)?)?;
-        let delta = project(&(moved - images)?, &eps_t, config.norm)?;
+        let delta = project(&(moved - images)?, eps, config.norm)?;
         x = (images + delta)?.clamp(0f32, 1f32)?;
     }
     Ok(x)
