@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use neureg::eval::attacks::brendel_bethge::{brendel_bethge, BrendelBethgeConfig};
 use neureg::eval::attacks::cw::{carlini_wagner, CwConfig};
 use neureg::eval::attacks::ddn::{ddn, DdnConfig};
 use neureg::eval::attacks::deepfool::{deepfool, DeepFoolConfig};
@@ -202,6 +203,11 @@ fn the_attacks_find_the_closed_form_minimal_distances_of_a_linear_classifier() {
         let adv = fmn(model, images, labels, &FmnConfig::foolbox(norm)).unwrap();
         case.assert_near_minimal("FMN", adv, norm, 0.05);
     }
+    for norm in [Norm::L2, Norm::Linf] {
+        let config = BrendelBethgeConfig::foolbox(norm);
+        let adv = brendel_bethge(model, images, labels, &config).unwrap();
+        case.assert_near_minimal("Brendel & Bethge", adv, norm, 0.05);
+    }
 }
 
 fn root() -> PathBuf {
@@ -322,6 +328,8 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         (AttackName::Fmn, Norm::L1),
         (AttackName::Fmn, Norm::L2),
         (AttackName::Fmn, Norm::Linf),
+        (AttackName::BrendelBethge, Norm::L2),
+        (AttackName::BrendelBethge, Norm::Linf),
     ] {
         let config = AttackConfig {
             attack,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::npy::write_atomic;
 use crate::error::{Error, Result};
+use crate::eval::attacks::brendel_bethge::{brendel_bethge, BrendelBethgeConfig};
 use crate::eval::attacks::cw::{carlini_wagner, CwConfig};
 use crate::eval::attacks::ddn::{ddn, DdnConfig};
 use crate::eval::attacks::deepfool::{deepfool, DeepFoolConfig};
@@ -38,17 +39,21 @@ pub enum AttackName {
     Fmn,
     /// Carlini & Wagner (L2); `--rounds` searches over its constant.
     Cw,
+    /// Brendel & Bethge (L2, Linf), foolbox's defaults, from a noise or PGD starting point.
+    #[serde(rename = "brendel-bethge")]
+    BrendelBethge,
 }
 
 impl AttackName {
     /// Every attack, in the order menus show them.
-    pub const ALL: [AttackName; 6] = [
+    pub const ALL: [AttackName; 7] = [
         AttackName::Pgd,
         AttackName::Fgsm,
         AttackName::Deepfool,
         AttackName::Ddn,
         AttackName::Fmn,
         AttackName::Cw,
+        AttackName::BrendelBethge,
     ];
 
     /// The name people use.
@@ -60,6 +65,7 @@ impl AttackName {
             AttackName::Ddn => "DDN",
             AttackName::Fmn => "FMN",
             AttackName::Cw => "C&W",
+            AttackName::BrendelBethge => "Brendel & Bethge",
         }
     }
 
@@ -67,7 +73,9 @@ impl AttackName {
     pub fn norms(self) -> &'static [Norm] {
         match self {
             AttackName::Fgsm => &[Norm::Linf],
-            AttackName::Pgd | AttackName::Deepfool => &[Norm::Linf, Norm::L2],
+            AttackName::Pgd | AttackName::Deepfool | AttackName::BrendelBethge => {
+                &[Norm::Linf, Norm::L2]
+            }
             AttackName::Ddn | AttackName::Cw => &[Norm::L2],
             AttackName::Fmn => &[Norm::L0, Norm::L1, Norm::L2, Norm::Linf],
         }
@@ -99,10 +107,11 @@ pub struct AttackConfig {
     #[arg(long, default_value_t = 10)]
     pub rounds: usize,
     /// Gradient steps of the attack (0: foolbox's default: PGD 40 for Linf, 50 for L2; DeepFool
-    /// 50; DDN and FMN 100; C&W neureg's 100 per search).
+    /// 50; DDN and FMN 100; Brendel & Bethge 1000; C&W neureg's 100 per search).
     #[arg(long, default_value_t = 0)]
     pub steps: usize,
-    /// Seed of PGD's random start and of DDN's replacement of vanishing gradients.
+    /// Seed of PGD's random start, DDN's replacement of vanishing gradients and Brendel &
+    /// Bethge's noise starting points.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -262,6 +271,15 @@ pub fn attack_run(
                     cw_config.steps = config.steps;
                 }
                 let adv = carlini_wagner(&model, &x, &labels, &cw_config)?;
+                verify_best(&model, &x, &[adv], &labels, config.norm)?
+            }
+            AttackName::BrendelBethge => {
+                let mut bb_config = BrendelBethgeConfig::foolbox(config.norm);
+                bb_config.seed = config.seed;
+                if config.steps > 0 {
+                    bb_config.steps = config.steps;
+                }
+                let adv = brendel_bethge(&model, &x, &labels, &bb_config)?;
                 verify_best(&model, &x, &[adv], &labels, config.norm)?
             }
         };

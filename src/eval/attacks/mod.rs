@@ -3,6 +3,7 @@
 //! attack. Whatever an attack reports, the distance and the success of each
 //! adversarial are measured again here from the images and the model.
 
+pub mod brendel_bethge;
 pub mod cw;
 pub mod ddn;
 pub mod deepfool;
@@ -10,6 +11,7 @@ pub mod fgsm;
 pub mod fmn;
 pub mod lp;
 pub mod pgd;
+pub mod trust_region;
 
 use candle_core::{Tensor, Var, D};
 use serde::{Deserialize, Serialize};
