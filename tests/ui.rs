@@ -291,4 +291,31 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     h.get_by_label("Save gallery PNG");
     h.get_by_label("Save noise plot PNG");
     assert!(h.query_all_by_label_contains("distance").count() >= examples);
+    // Classes by name, from the data set's classes.txt.
+    let names =
+        std::fs::read_to_string(root.join("sample_data/fashion-mnist/classes.txt")).unwrap();
+    let names: Vec<&str> = names.lines().collect();
+    let first = h.state().robustness_view.gallery.lock().unwrap()[0]
+        .classes
+        .clone();
+    assert!(
+        names.contains(&first.0.as_str()) && names.contains(&first.1.as_str()),
+        "{first:?}"
+    );
+    assert_ne!(first.0, first.1);
+
+    // Fig. 5 from the tab: DDN at two budgets.
+    {
+        let v = &mut h.state_mut().robustness_view;
+        v.attack.attack = neureg::eval::minimal::AttackName::Ddn;
+        v.budgets = "2,4".into();
+    }
+    h.run_steps(2);
+    h.get_by_label("Budget curve (Fig. 5)").click();
+    h.run_steps(1);
+    settle(&mut h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(run.join("results/budget_ddn_l2.json").is_file());
+    h.run_steps(2);
+    h.get_by_label_contains("Median distance against the iteration budget");
 }

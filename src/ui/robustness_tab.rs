@@ -11,13 +11,15 @@ use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
 
 use super::NeuregApp;
+use crate::data::classification::load_classification_set;
 use crate::eval::attacks::Norm;
 use crate::eval::minimal::{
-    attack_run, median, AttackConfig, AttackName, AttackResult, BudgetCurve,
+    attack_run, budget_curve, median, AttackConfig, AttackName, AttackResult, BudgetCurve,
 };
 use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseCurve, NoiseKind};
 use crate::jobs::Job;
 use crate::runs::store::RunInfo;
+use crate::runs::RunConfig;
 
 /// Adversarial examples kept for the gallery.
 const GALLERY: usize = 12;
@@ -30,8 +32,8 @@ pub struct Example {
     pub original: Vec<f32>,
     /// Adversarial pixels on [0, 1].
     pub adversarial: Vec<f32>,
-    /// True class and the class the model gives the adversarial.
-    pub labels: (u32, u32),
+    /// True class and the class the model gives the adversarial, by name.
+    pub classes: (String, String),
     /// Measured distance.
     pub distance: f32,
 }
@@ -45,7 +47,9 @@ pub struct RobustnessView {
     pub attack: AttackConfig,
     noise_job: Option<Job<()>>,
     live: Arc<Mutex<Vec<NoiseCurve>>>,
-    attack_job: Option<Job<AttackResult>>,
+    /// Step budgets of a Fig. 5 curve, comma-separated.
+    pub budgets: String,
+    attack_job: Option<Job<()>>,
     /// Examples found by the running (or last) attack.
     pub gallery: Arc<Mutex<Vec<Example>>>,
     textures: Vec<[TextureHandle; 3]>,
@@ -67,6 +71,7 @@ impl Default for RobustnessView {
             },
             noise_job: None,
             live: Arc::default(),
+            budgets: "5,10,20,40".into(),
             attack_job: None,
             gallery: Arc::default(),
             textures: Vec::new(),
@@ -219,6 +224,8 @@ fn start_attack(app: &mut NeuregApp, run: PathBuf) {
     }
     view.textures.clear();
     let job = Job::spawn("attack", app.repaint_fn(), move |p| {
+        let names = class_names(&run);
+        let name = |k: u32| names.get(k as usize).cloned().unwrap_or(k.to_string());
         attack_run(&run, &config, &device, p, &mut |batch| {
             let (x, labels, found) = (batch.images, batch.labels, batch.found);
             let Ok(mut g) = gallery.lock() else { return };
@@ -237,15 +244,45 @@ fn start_attack(app: &mut NeuregApp, run: PathBuf) {
                         shape: (h, w),
                         original,
                         adversarial,
-                        labels: (labels[i], found.predicted[i]),
+                        classes: (name(labels[i]), name(found.predicted[i])),
                         distance: d,
                     });
                 }
             }
         })
+        .map(|_| ())
     });
     app.jobs.push(job.status());
     app.robustness_view.attack_job = Some(job);
+}
+
+/// The class names of a run's data set (empty if it cannot be read).
+fn class_names(run: &std::path::Path) -> Vec<String> {
+    RunConfig::load(run)
+        .ok()
+        .and_then(|c| load_classification_set(&c.data).ok())
+        .map(|set| set.classes)
+        .unwrap_or_default()
+}
+
+/// Starts the median-against-budget curve (Fig. 5) of the chosen attack on `run`.
+fn start_budgets(app: &mut NeuregApp, run: PathBuf, budgets: Vec<usize>) {
+    let config = app.robustness_view.attack.clone();
+    let device = app.device.clone();
+    let job = Job::spawn("budget curve", app.repaint_fn(), move |p| {
+        budget_curve(&run, &config, &budgets, &device, p).map(|_| ())
+    });
+    app.jobs.push(job.status());
+    app.robustness_view.attack_job = Some(job);
+}
+
+/// Positive integers from a comma-separated list (None if any entry is not one).
+fn parse_budgets(text: &str) -> Option<Vec<usize>> {
+    let v: Option<Vec<usize>> = text
+        .split(',')
+        .map(|s| s.trim().parse().ok().filter(|&n: &usize| n > 0))
+        .collect();
+    v.filter(|v| !v.is_empty())
 }
 
 /// Draws the tab.
@@ -425,9 +462,25 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
         ui.add(egui::DragValue::new(&mut a.steps).range(0..=10000));
     });
     if !busy {
-        if ui.button(format!("Attack {}", runs[0].name())).clicked() {
-            start_attack(app, runs[0].dir.clone());
-        }
+        ui.horizontal(|ui| {
+            if ui.button(format!("Attack {}", runs[0].name())).clicked() {
+                start_attack(app, runs[0].dir.clone());
+            }
+            let view = &mut app.robustness_view;
+            let iterative = view.attack.attack != AttackName::Fgsm;
+            let budgets = parse_budgets(&view.budgets);
+            ui.label("budgets");
+            ui.add(egui::TextEdit::singleline(&mut view.budgets).desired_width(90.0));
+            let start = ui
+                .add_enabled(
+                    iterative && budgets.is_some(),
+                    egui::Button::new("Budget curve (Fig. 5)"),
+                )
+                .on_disabled_hover_text("an iterative attack and step counts such as 5,10,20");
+            if let (true, Some(b)) = (start.clicked(), budgets) {
+                start_budgets(app, runs[0].dir.clone(), b);
+            }
+        });
     } else if let Some(job) = &app.robustness_view.attack_job {
         ui.horizontal(|ui| {
             let (stage, fraction) = job.status().progress();
@@ -557,8 +610,8 @@ fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui) {
                     }
                 });
                 ui.label(format!(
-                    "class {} seen as {}, distance {:.4}",
-                    e.labels.0, e.labels.1, e.distance
+                    "{} seen as {}, distance {:.4}",
+                    e.classes.0, e.classes.1, e.distance
                 ));
             });
         }
