@@ -79,10 +79,20 @@ fn torch(width: f64, batch: usize, steps: usize) -> Option<f64> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
-/// A trained run to attack: `NEUREG_BENCH_RUN`, or a small one trained in `dir`.
+/// A trained run to attack in `dir`: a copy of `NEUREG_BENCH_RUN` (so that its stored results
+/// stay as they are), or a small one trained there.
 fn bench_run(dir: &Path) -> neureg::Result<PathBuf> {
-    if let Ok(run) = std::env::var("NEUREG_BENCH_RUN") {
-        return Ok(PathBuf::from(run));
+    let run = dir.join("run");
+    if let Ok(source) = std::env::var("NEUREG_BENCH_RUN") {
+        let copy = |name: &str| {
+            let (from, to) = (Path::new(&source).join(name), run.join(name));
+            std::fs::create_dir_all(to.parent().unwrap_or(&run))
+                .and_then(|_| std::fs::copy(&from, &to))
+                .map_err(|e| neureg::Error::file(from.display(), e.to_string()))
+        };
+        copy("config.json")?;
+        copy("checkpoints/last.safetensors")?;
+        return Ok(run);
     }
     let config = RunConfig {
         data: PathBuf::from(concat!(
@@ -92,7 +102,6 @@ fn bench_run(dir: &Path) -> neureg::Result<PathBuf> {
         epochs: 2,
         ..RunConfig::default()
     };
-    let run = dir.join("run");
     train_run(&run, &config, &Device::Cpu, &Silent)?;
     Ok(run)
 }

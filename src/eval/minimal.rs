@@ -202,7 +202,7 @@ pub fn attack_run(
     let max_eps = config.max_epsilon(h * w);
     let indices: Vec<usize> = (0..images.len()).collect();
     progress.stage(
-        &format!("{:?} {:?}", config.attack, config.norm),
+        &format!("{} {:?}", config.attack.label(), config.norm),
         images.len() as u64,
     );
     let mut distances = Vec::with_capacity(images.len());

@@ -299,9 +299,13 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
         ui.label(format!("{} runs ticked in the Training tab.", runs.len()));
     });
     ui.separator();
-    noise_panel(app, ui, &runs);
-    ui.separator();
-    attack_panel(app, ui, &runs);
+    egui::ScrollArea::vertical()
+        .id_salt("robustness")
+        .show(ui, |ui| {
+            noise_panel(app, ui, &runs);
+            ui.separator();
+            attack_panel(app, ui, &runs);
+        });
 }
 
 fn noise_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
@@ -601,18 +605,30 @@ fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui) {
     ui.label(
         "Adversarial examples: original, perturbation (amplified; red up, blue down), adversarial",
     );
-    let shown = ui.horizontal_wrapped(|ui| {
-        for (e, t) in examples.iter().zip(&view.textures) {
-            ui.vertical(|ui| {
-                ui.horizontal(|ui| {
-                    for tex in t {
-                        ui.image((tex.id(), egui::vec2(64.0, 64.0)));
-                    }
-                });
-                ui.label(format!(
-                    "{} seen as {}, distance {:.4}",
-                    e.classes.0, e.classes.1, e.distance
-                ));
+    // Rows of as many examples as fit: each three images wide, the caption wrapping under them.
+    let cell = 3.0 * 64.0 + 2.0 * ui.spacing().item_spacing.x;
+    let per_row = ((ui.available_width() / (cell + 12.0)) as usize).max(1);
+    let shown = ui.vertical(|ui| {
+        for row in examples.chunks(per_row).zip(view.textures.chunks(per_row)) {
+            ui.horizontal_top(|ui| {
+                for (e, t) in row.0.iter().zip(row.1) {
+                    ui.vertical(|ui| {
+                        ui.set_width(cell);
+                        ui.horizontal(|ui| {
+                            for tex in t {
+                                ui.image((tex.id(), egui::vec2(64.0, 64.0)));
+                            }
+                        });
+                        ui.add(
+                            egui::Label::new(format!(
+                                "{} seen as {}, distance {:.4}",
+                                e.classes.0, e.classes.1, e.distance
+                            ))
+                            .wrap(),
+                        );
+                    });
+                    ui.add_space(12.0);
+                }
             });
         }
     });
