@@ -12,6 +12,7 @@ use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, LoadOptions, Scan, Tier};
 use crate::eval::minimal::{attack_run, budget_curve, AttackConfig};
 use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseKind};
+use crate::eval::results::{robustness_score, stored_attacks};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
 use crate::runs::store::run_dir;
@@ -550,6 +551,19 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                 broken,
                 result
                     .median
+                    .map_or("infinite".into(), |m| format!("{m:.5}"))
+            );
+            let stored = stored_attacks(&run);
+            let attacks: Vec<String> = stored
+                .iter()
+                .filter(|r| r.config.norm == config.norm)
+                .map(|r| r.config.attack.label().to_string())
+                .collect();
+            println!(
+                "robustness score ({:?}, best of the stored {}): median {}",
+                config.norm,
+                attacks.join(", "),
+                robustness_score(&stored, config.norm)
                     .map_or("infinite".into(), |m| format!("{m:.5}"))
             );
             let text = serde_json::to_string_pretty(&result)?;

@@ -383,6 +383,10 @@ fn train_writes_run_folders_for_a_sweep_and_resumes_a_finished_run_as_is() {
         adv.to_str().unwrap(),
     ]);
     assert!(text.contains("DeepFool L2 on 4 samples"), "{text}");
+    assert!(
+        text.contains("robustness score (L2, best of the stored DeepFool): median"),
+        "{text}"
+    );
     assert!(adv.join("result.json").is_file());
     assert!(run.join("results/attack_deepfool_l2.json").is_file());
     // Fig. 5: the median against the iteration budget.

@@ -291,6 +291,13 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     h.get_by_label("Save gallery PNG");
     h.get_by_label("Save noise plot PNG");
     assert!(h.query_all_by_label_contains("distance").count() >= examples);
+    h.get_by_label("Export medians CSV").click();
+    h.run_steps(2);
+    let csv = std::fs::read_to_string(dir.path().join("exports/attack_medians.csv")).unwrap();
+    assert!(
+        csv.contains("none-a20-seed0,None,20,0,Linf,PGD,12,") && csv.contains(",Linf,best,12,"),
+        "{csv}"
+    );
     // Classes by name, from the data set's classes.txt.
     let names =
         std::fs::read_to_string(root.join("sample_data/fashion-mnist/classes.txt")).unwrap();

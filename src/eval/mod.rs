@@ -4,3 +4,4 @@
 pub mod attacks;
 pub mod minimal;
 pub mod noise;
+pub mod results;

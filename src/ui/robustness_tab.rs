@@ -13,10 +13,9 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
 use super::NeuregApp;
 use crate::data::classification::load_classification_set;
 use crate::eval::attacks::Norm;
-use crate::eval::minimal::{
-    attack_run, budget_curve, median, AttackConfig, AttackName, AttackResult, BudgetCurve,
-};
+use crate::eval::minimal::{attack_run, budget_curve, AttackConfig, AttackName, BudgetCurve};
 use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseCurve, NoiseKind};
+use crate::eval::results::{robustness_score, stored_attacks, stored_budgets, stored_curve};
 use crate::jobs::Job;
 use crate::runs::store::RunInfo;
 use crate::runs::RunConfig;
@@ -94,65 +93,6 @@ fn chosen_runs(app: &NeuregApp) -> Vec<RunInfo> {
         .filter(|r| t.selected.contains(&r.dir))
         .cloned()
         .collect()
-}
-
-/// The stored noise curve of a run, if any.
-fn stored_curve(dir: &std::path::Path, kind: NoiseKind) -> Option<NoiseCurve> {
-    let path = dir
-        .join("results")
-        .join(format!("noise_{}.json", kind.name()));
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-/// The stored attack results of a run.
-fn stored_attacks(dir: &std::path::Path) -> Vec<AttackResult> {
-    let Ok(entries) = std::fs::read_dir(dir.join("results")) else {
-        return Vec::new();
-    };
-    let mut out: Vec<AttackResult> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("attack_"))
-        })
-        .filter_map(|p| serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok())
-        .collect();
-    out.sort_by_key(|r| format!("{:?}{:?}", r.config.attack, r.config.norm));
-    out
-}
-
-/// The stored budget curves (Fig. 5) of a run.
-fn stored_budgets(dir: &std::path::Path) -> Vec<BudgetCurve> {
-    let Ok(entries) = std::fs::read_dir(dir.join("results")) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("budget_"))
-        })
-        .filter_map(|p| serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok())
-        .collect()
-}
-
-/// The robustness score in `norm`: the median over samples of the smallest distance any attack
-/// found (None: infinite, or no attack in that norm).
-fn score(results: &[AttackResult], norm: Norm) -> Option<f32> {
-    let of_norm: Vec<&AttackResult> = results.iter().filter(|r| r.config.norm == norm).collect();
-    let n = of_norm.first()?.distances.len();
-    if of_norm.iter().any(|r| r.distances.len() != n) {
-        return None;
-    }
-    let best: Vec<f32> = (0..n)
-        .map(|i| {
-            of_norm
-                .iter()
-                .filter_map(|r| r.distances[i])
-                .fold(f32::INFINITY, f32::min)
-        })
-        .collect();
-    median(&best)
 }
 
 /// Drops `job` once it has finished; its error, unless a cancel, joins `errors`. Results are
@@ -497,7 +437,14 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
     }
     gallery(app, ui);
     budget_plot(ui, runs);
-    ui.label("Median minimal distance per run (best over the attacks run; - : none or infinite)");
+    ui.horizontal(|ui| {
+        ui.label(
+            "Median minimal distance per run (best over the attacks run; - : none or infinite)",
+        );
+        if ui.button("Export medians CSV").clicked() {
+            export_medians(app, runs);
+        }
+    });
     egui::Grid::new("medians").striped(true).show(ui, |ui| {
         for h in ["run", "condition", "L0", "L1", "L2", "Linf", "attacks"] {
             ui.strong(h);
@@ -505,7 +452,7 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
         ui.end_row();
         for r in runs {
             let results = stored_attacks(&r.dir);
-            let cell = |n| score(&results, n).map_or("-".into(), |v| format!("{v:.4}"));
+            let cell = |n| robustness_score(&results, n).map_or("-".into(), |v| format!("{v:.4}"));
             ui.label(r.name());
             ui.label(r.config.condition.label());
             for n in [Norm::L0, Norm::L1, Norm::L2, Norm::Linf] {
@@ -521,6 +468,46 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
             ui.end_row();
         }
     });
+}
+
+/// Writes every stored attack's median and each norm's score (best over the attacks) per run.
+fn export_medians(app: &mut NeuregApp, runs: &[RunInfo]) {
+    let mut text = String::from("run,condition,strength,seed,norm,attack,samples,median\n");
+    let cell = |m: Option<f32>| m.map_or("inf".into(), |m| m.to_string());
+    for r in runs {
+        let results = stored_attacks(&r.dir);
+        let head = format!(
+            "{},{},{},{}",
+            r.name(),
+            r.config.condition.label(),
+            r.config.strength,
+            r.config.seed
+        );
+        for x in &results {
+            text.push_str(&format!(
+                "{head},{:?},{},{},{}\n",
+                x.config.norm,
+                x.config.attack.label(),
+                x.distances.len(),
+                cell(x.median)
+            ));
+        }
+        for n in [Norm::L0, Norm::L1, Norm::L2, Norm::Linf] {
+            if results.iter().any(|x| x.config.norm == n) {
+                let shared = results
+                    .iter()
+                    .filter(|x| x.config.norm == n)
+                    .map(|x| x.distances.len())
+                    .min()
+                    .unwrap_or(0);
+                text.push_str(&format!(
+                    "{head},{n:?},best,{shared},{}\n",
+                    cell(robustness_score(&results, n))
+                ));
+            }
+        }
+    }
+    super::export::csv(app, "attack_medians", &text);
 }
 
 /// Median distance against the step budget for the runs that have one (`neureg attack --budgets`).
