@@ -45,10 +45,11 @@ impl Sgd {
     pub fn apply(&mut self, grads: &GradStore) -> Result<()> {
         for (name, var) in &self.vars {
             let Some(g) = grads.get(var) else { continue };
+            // Detached: a buffer holding the step's graph would keep every step's graph alive.
             let g = if self.weight_decay > 0.0 && !self.no_decay.contains(name) {
-                (g + (var.as_tensor() * self.weight_decay)?)?
+                (g.detach() + (var.as_tensor().detach() * self.weight_decay)?)?
             } else {
-                g.clone()
+                g.detach()
             };
             let buf = match self.buffers.get(name) {
                 Some(b) if self.momentum > 0.0 => ((b * self.momentum)? + g)?,
@@ -84,6 +85,20 @@ impl Sgd {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn the_buffers_hold_no_graph() {
+        // A buffer that kept the gradient's graph would keep every step's graph alive (measured:
+        // 20 GB after three demo epochs of the ResNet).
+        let (vars, grads) = crate::nn::adam::tests::batch_norm_case();
+        let mut sgd = Sgd::new(vars, 0.1, 0.9, 5e-4, Vec::new());
+        for _ in 0..2 {
+            sgd.apply(&grads()).unwrap();
+        }
+        for (name, t) in sgd.state() {
+            assert!(!t.track_op(), "{name} holds a graph");
+        }
+    }
 
     #[test]
     fn two_steps_match_a_hand_computation() {

@@ -151,7 +151,8 @@ impl TensorAdam {
         const B1: f64 = 0.9;
         const B2: f64 = 0.999;
         self.t += 1;
-        self.m = ((&self.m * B1)? + (g * (1.0 - B1))?)?;
+        let g = g.detach();
+        self.m = ((&self.m * B1)? + (&g * (1.0 - B1))?)?;
         self.v = ((&self.v * B2)? + (g.sqr()? * (1.0 - B2))?)?;
         let m_hat = (&self.m / (1.0 - B1.powi(self.t)))?;
         let v_hat = (&self.v / (1.0 - B2.powi(self.t)))?;

@@ -71,8 +71,9 @@ pub fn logits_and_gradient(
     let x = Var::from_tensor(&images.detach())?;
     let logits = model.logits(x.as_tensor())?;
     let grads = objective(&logits)?.backward()?;
+    // Detached: attacks accumulate steps, which must not keep each step's graph alive.
     let g = match grads.get(x.as_tensor()) {
-        Some(g) => g.clone(),
+        Some(g) => g.detach(),
         None => images.zeros_like()?,
     };
     Ok((logits.detach(), g))
