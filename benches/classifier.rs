@@ -32,11 +32,7 @@ fn neureg(width: f64, steps: usize) -> neureg::Result<(f64, f64, f64)> {
     };
     let net = ResNet::new(&config, vb.clone())?;
     let theta = vb.get_with_hints(5, "theta", candle_nn::Init::Const(0.0))?;
-    let vars = varmap
-        .data()
-        .lock()
-        .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let vars = neureg::nn::named_vars(&varmap);
     let mut sgd = Sgd::new(vars, 0.01, 0.9, 5e-4, vec![]);
     let x = Tensor::randn(0f32, 1., (BATCH, 1, 32, 32), &dev)?;
     let y = Tensor::zeros(BATCH, candle_core::DType::U32, &dev)?;

@@ -42,11 +42,7 @@ fn neureg(
         seeded_var_builder(&varmap, 0, &dev),
     )
     .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-    let vars = varmap
-        .data()
-        .lock()
-        .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let vars = neureg::nn::named_vars(&varmap);
     let mut adam = Adam::new(vars, 0.01).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let x = Tensor::randn(0f32, 1., (batch, 1, H, W), &dev)?;
     let r = (Tensor::rand(0f32, 1., (batch, neurons), &dev)? * 2.0)?;

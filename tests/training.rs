@@ -200,13 +200,7 @@ fn one_step_lowers_the_joint_loss_and_theta_learns() {
         .unwrap();
         (task + (sim.loss * 2.0).unwrap()).unwrap()
     };
-    let named: Vec<(String, candle_core::Var)> = varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let named = neureg::nn::named_vars(&varmap);
     let mut sgd = Sgd::new(named, 0.01, 0.9, 5e-4, vec![]);
     let before = joint();
     let grads = before.backward().unwrap();

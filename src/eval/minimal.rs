@@ -226,61 +226,71 @@ pub fn attack_run(
                 attack,
             )
         };
+        // `--steps 0` keeps each attack's default; the minimum-norm attacks give one candidate.
+        let steps = |default: usize| {
+            if config.steps > 0 {
+                config.steps
+            } else {
+                default
+            }
+        };
+        let minimal = |adv: Tensor| verify_best(&model, &x, &[adv], &labels, config.norm);
         let found = match config.attack {
             AttackName::Fgsm => search(&mut |eps| Ok(vec![fgsm(&model, &x, &y, eps)?]))?,
             AttackName::Pgd => {
-                let mut pgd_config = PgdConfig::foolbox(config.norm);
-                pgd_config.seed = config.seed;
-                if config.steps > 0 {
-                    pgd_config.steps = config.steps;
-                }
+                let c = PgdConfig::foolbox(config.norm);
+                let c = PgdConfig {
+                    seed: config.seed,
+                    steps: steps(c.steps),
+                    ..c
+                };
                 search(&mut |eps| {
                     progress.check()?;
-                    pgd_candidates(&model, &x, &y, eps, &pgd_config)
+                    pgd_candidates(&model, &x, &y, eps, &c)
                 })?
             }
             AttackName::Deepfool => {
-                let mut df_config = DeepFoolConfig::foolbox(config.norm);
-                if config.steps > 0 {
-                    df_config.steps = config.steps;
-                }
-                let adv = deepfool(&model, &x, &labels, &df_config)?;
-                verify_best(&model, &x, &[adv], &labels, config.norm)?
+                let c = DeepFoolConfig::foolbox(config.norm);
+                let c = DeepFoolConfig {
+                    steps: steps(c.steps),
+                    ..c
+                };
+                minimal(deepfool(&model, &x, &labels, &c)?)?
             }
             AttackName::Ddn => {
-                let mut ddn_config = DdnConfig::foolbox();
-                ddn_config.seed = config.seed;
-                if config.steps > 0 {
-                    ddn_config.steps = config.steps;
-                }
-                let adv = ddn(&model, &x, &y, &ddn_config)?;
-                verify_best(&model, &x, &[adv], &labels, config.norm)?
+                let c = DdnConfig::foolbox();
+                let c = DdnConfig {
+                    seed: config.seed,
+                    steps: steps(c.steps),
+                    ..c
+                };
+                minimal(ddn(&model, &x, &y, &c)?)?
             }
             AttackName::Fmn => {
-                let mut fmn_config = FmnConfig::foolbox(config.norm);
-                if config.steps > 0 {
-                    fmn_config.steps = config.steps;
-                }
-                let adv = fmn(&model, &x, &labels, &fmn_config)?;
-                verify_best(&model, &x, &[adv], &labels, config.norm)?
+                let c = FmnConfig::foolbox(config.norm);
+                let c = FmnConfig {
+                    steps: steps(c.steps),
+                    ..c
+                };
+                minimal(fmn(&model, &x, &labels, &c)?)?
             }
             AttackName::Cw => {
-                let mut cw_config = CwConfig::neureg();
-                cw_config.binary_search_steps = config.rounds.max(1);
-                if config.steps > 0 {
-                    cw_config.steps = config.steps;
-                }
-                let adv = carlini_wagner(&model, &x, &labels, &cw_config)?;
-                verify_best(&model, &x, &[adv], &labels, config.norm)?
+                let c = CwConfig::neureg();
+                let c = CwConfig {
+                    binary_search_steps: config.rounds.max(1),
+                    steps: steps(c.steps),
+                    ..c
+                };
+                minimal(carlini_wagner(&model, &x, &labels, &c)?)?
             }
             AttackName::BrendelBethge => {
-                let mut bb_config = BrendelBethgeConfig::foolbox(config.norm);
-                bb_config.seed = config.seed;
-                if config.steps > 0 {
-                    bb_config.steps = config.steps;
-                }
-                let adv = brendel_bethge(&model, &x, &labels, &bb_config)?;
-                verify_best(&model, &x, &[adv], &labels, config.norm)?
+                let c = BrendelBethgeConfig::foolbox(config.norm);
+                let c = BrendelBethgeConfig {
+                    seed: config.seed,
+                    steps: steps(c.steps),
+                    ..c
+                };
+                minimal(brendel_bethge(&model, &x, &labels, &c)?)?
             }
         };
         on_batch(&AttackedBatch {

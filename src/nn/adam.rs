@@ -140,13 +140,7 @@ pub(crate) mod tests {
         let varmap = candle_nn::VarMap::new();
         let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu);
         let bn = crate::nn::batch_norm::BatchNorm2d::new(1, vb).unwrap();
-        let vars: Vec<(String, Var)> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let vars = crate::nn::named_vars(&varmap);
         let input = Tensor::new(&[1.0f32, -2.0, 0.5, 3.0], &Device::Cpu)
             .unwrap()
             .reshape((2, 1, 1, 2))

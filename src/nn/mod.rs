@@ -12,3 +12,15 @@ pub mod schedule;
 pub mod seeded_init;
 pub mod sgd;
 pub mod stacked_core;
+
+use candle_core::Var;
+use candle_nn::VarMap;
+
+/// The variables of `varmap` with their names, as the optimisers take them.
+pub fn named_vars(varmap: &VarMap) -> Vec<(String, Var)> {
+    varmap
+        .data()
+        .lock()
+        .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}

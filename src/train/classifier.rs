@@ -221,11 +221,7 @@ pub fn train_run(
     config.save(dir)?;
     let metrics_path = dir.join("metrics.jsonl");
     let (net, varmap, theta) = build(&config, data.classes.len(), device)?;
-    let named: Vec<(String, Var)> = varmap
-        .data()
-        .lock()
-        .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let named = crate::nn::named_vars(&varmap);
     let no_decay = vec![THETA.to_string()];
     let mut optim = match config.optimizer {
         Optimizer::Sgd => Optim::Sgd(Sgd::new(

@@ -193,12 +193,7 @@ pub fn fit_predictor(
     let varmap = VarMap::new();
     let vb = seeded_var_builder(&varmap, fit.seed, device);
     let model = Predictor::new(config, meta.shape, vb)?;
-    let named_vars: Vec<(String, candle_core::Var)> = varmap
-        .data()
-        .lock()
-        .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    let mut adam = Adam::new(named_vars, fit.lr)?;
+    let mut adam = Adam::new(crate::nn::named_vars(&varmap), fit.lr)?;
 
     let (meta_path, state_path, metrics_path) = (
         out.join("meta.json"),

@@ -68,16 +68,21 @@ fn starting_points(
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut start = images.clone();
     let mut found = vec![false; labels.len()];
+    // Takes the candidates the model misclassifies for samples without a start yet.
+    let adopt = |candidates: &Tensor, start: &mut Tensor, found: &mut Vec<bool>| -> Result<()> {
+        let fooled = misclassified(model, candidates, labels)?;
+        let take: Vec<bool> = (0..found.len()).map(|i| fooled[i] && !found[i]).collect();
+        *start = select(&take, candidates, start)?;
+        found.iter_mut().zip(&take).for_each(|(f, t)| *f |= t);
+        Ok(())
+    };
     for _ in 0..10 {
         if found.iter().all(|&f| f) {
             break;
         }
         let noise: Vec<f32> = (0..images.elem_count()).map(|_| rng.random()).collect();
         let noise = Tensor::from_vec(noise, images.shape(), images.device())?;
-        let fooled = misclassified(model, &noise, labels)?;
-        let take: Vec<bool> = (0..found.len()).map(|i| fooled[i] && !found[i]).collect();
-        start = select(&take, &noise, &start)?;
-        found.iter_mut().zip(&take).for_each(|(f, t)| *f |= t);
+        adopt(&noise, &mut start, &mut found)?;
     }
     if !found.iter().all(|&f| f) {
         let y = Tensor::new(labels, images.device())?;
@@ -88,10 +93,7 @@ fn starting_points(
         };
         let pgd_config = PgdConfig::foolbox(config.norm);
         let adv = pgd(model, images, &y, &vec![eps; labels.len()], &pgd_config)?;
-        let fooled = misclassified(model, &adv, labels)?;
-        let take: Vec<bool> = (0..found.len()).map(|i| fooled[i] && !found[i]).collect();
-        start = select(&take, &adv, &start)?;
-        found.iter_mut().zip(&take).for_each(|(f, t)| *f |= t);
+        adopt(&adv, &mut start, &mut found)?;
     }
     Ok((start, found))
 }
