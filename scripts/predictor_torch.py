@@ -61,7 +61,7 @@ class Model(nn.Module):
             self.norms.append(nn.BatchNorm2d(channels, momentum=0.1))
         c = layers * channels
         self.mu = nn.Parameter(torch.empty(neurons, 2).uniform_(-0.5, 0.5))
-        self.sigma = nn.Parameter(torch.full((neurons, 1), 0.4))
+        self.sigma = nn.Parameter(torch.full((neurons, 1), 0.1))
         self.features = nn.Parameter(torch.empty(c, neurons).uniform_(0, 1 / c))
         self.bias = nn.Parameter(torch.zeros(neurons))
         self.shifter = nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 2), nn.Tanh())

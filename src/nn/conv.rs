@@ -26,8 +26,8 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    /// A `k x k` convolution from `inputs` to `outputs` channels, initialised as candle and PyTorch do
-    /// (Kaiming normal weights, uniform bias in +-1/sqrt(fan in)).
+    /// A `k x k` convolution from `inputs` to `outputs` channels with Kaiming normal weights (fan in;
+    /// the ResNet's) and a uniform bias in +-1/sqrt(fan in).
     pub fn new(
         inputs: usize,
         outputs: usize,
@@ -37,11 +37,23 @@ impl Conv2d {
         bias: bool,
         vb: VarBuilder,
     ) -> Result<Self> {
-        let weight = vb.get_with_hints(
-            (outputs, inputs, k, k),
-            "weight",
-            candle_nn::init::DEFAULT_KAIMING_NORMAL,
-        )?;
+        let init = candle_nn::init::DEFAULT_KAIMING_NORMAL;
+        Self::with_init(inputs, outputs, k, stride, padding, bias, init, vb)
+    }
+
+    /// As [`Conv2d::new`] with the weights drawn from `init`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_init(
+        inputs: usize,
+        outputs: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        init: Init,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let weight = vb.get_with_hints((outputs, inputs, k, k), "weight", init)?;
         let bias = if bias {
             let bound = 1.0 / ((inputs * k * k) as f64).sqrt();
             Some(vb.get_with_hints(

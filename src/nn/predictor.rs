@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use candle_core::{Module, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::nn::factorized_readout::FactorizedReadout;
 use crate::nn::gaussian_readout::GaussianReadout;
+use crate::nn::seeded_init::torch_linear;
 use crate::nn::stacked_core::{laplace_penalty, StackedCore};
 
 /// Which readout maps the core's features to the neurons.
@@ -87,8 +88,10 @@ enum Readout {
 
 /// Initial readout positions are uniform in +-this (of the [-1, 1] map).
 const INIT_POSITION_RANGE: f64 = 0.5;
-/// Initial spread of the Gaussian readout's training-time sampling.
-const INIT_SIGMA: f64 = 0.4;
+/// Initial spread of the Gaussian readout's training-time sampling (neuralpredictors' default; 0.4
+/// learnt the sample scans' features markedly worse: median correlation with the noise-free
+/// responses 0.24 against 0.31 after 25-30 epochs of the PyTorch reference).
+const INIT_SIGMA: f64 = 0.1;
 
 /// Hidden units of the shifter and modulator MLPs.
 const SHIFTER_HIDDEN: usize = 5;
@@ -146,16 +149,16 @@ impl Predictor {
         let shifter = (config.shifter && shape.pupil && config.readout == ReadoutKind::Gaussian)
             .then(|| -> Result<_> {
                 Ok((
-                    linear(2, SHIFTER_HIDDEN, vb.pp("shifter.0"))?,
-                    linear(SHIFTER_HIDDEN, 2, vb.pp("shifter.1"))?,
+                    torch_linear(2, SHIFTER_HIDDEN, vb.pp("shifter.0"))?,
+                    torch_linear(SHIFTER_HIDDEN, 2, vb.pp("shifter.1"))?,
                 ))
             })
             .transpose()?;
         let modulator = (config.modulator && shape.behavior)
             .then(|| -> Result<_> {
                 Ok((
-                    linear(3, MODULATOR_HIDDEN, vb.pp("modulator.0"))?,
-                    linear(MODULATOR_HIDDEN, shape.neurons, vb.pp("modulator.1"))?,
+                    torch_linear(3, MODULATOR_HIDDEN, vb.pp("modulator.0"))?,
+                    torch_linear(MODULATOR_HIDDEN, shape.neurons, vb.pp("modulator.1"))?,
                 ))
             })
             .transpose()?;
