@@ -8,7 +8,11 @@
 //! core with a per-neuron readout assumes. Each has an output nonlinearity, a
 //! gain set by running speed and pupil size, and a receptive field that moves
 //! with the pupil centre. Trial-to-trial noise is Poisson on top of a gain
-//! fluctuation shared by the whole population. Several scans share the stimuli
+//! fluctuation shared by the whole population and of a slow, low-dimensional
+//! population state that each neuron's gain loads on differently (unobserved,
+//! unrelated to the image): the correlated variability that makes real single
+//! trials poor estimates of similarity however many neurons are recorded,
+//! while a predictive model averages it out. Several scans share the stimuli
 //! (and image ids) but have different neurons. The ground truth, each trial's
 //! image seen at the mean behaviour with the eye centred and without trial
 //! noise, is written to `meta/ground_truth/responses.npy`, so that denoising
@@ -195,6 +199,8 @@ struct Neuron {
     baseline: f32,
     running_gain: f32,
     pupil_gain: f32,
+    /// Log-gain loadings on the population's latent state.
+    loadings: [f32; LATENTS],
     /// Mean and standard deviation of the drive over the unshifted stimuli.
     drive_mean: f32,
     drive_std: f32,
@@ -220,6 +226,12 @@ impl Filter {
         acc
     }
 }
+
+/// Dimensions of the unobserved population state that modulates every trial (Stringer et al. 2019:
+/// low-dimensional, brain-wide, unrelated to the stimulus).
+const LATENTS: usize = 3;
+/// Standard deviation of a neuron's log-gain loading on each latent dimension.
+const LOADING_STD: f32 = 0.35;
 
 /// Orientations of the filter types.
 const ORIENTATIONS: usize = 4;
@@ -287,6 +299,9 @@ fn random_neuron(c: &SynthConfig, rng: &mut ChaCha8Rng) -> Neuron {
         baseline: rng.random_range(0.05..0.3),
         running_gain: Normal::new(0.25, 0.1).map_or(0.25, |d| d.sample(rng)),
         pupil_gain: Normal::new(0.1, 0.1).map_or(0.1, |d| d.sample(rng)),
+        loadings: std::array::from_fn(|_| {
+            Normal::new(0.0, LOADING_STD).map_or(0.0, |d| d.sample(rng))
+        }),
         drive_mean: 0.0,
         drive_std: 1.0,
     }
@@ -406,6 +421,7 @@ fn simulate_scan(
     // Behaviour: slow AR(1) processes in trial order (trial order is time).
     let normal = Normal::new(0.0f32, 1.0).expect("unit normal");
     let (mut run_state, mut pupil_state, mut eye_x, mut eye_y) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+    let mut latent = [0.0f32; LATENTS];
     let mut behavior = Vec::with_capacity(t_count);
     let mut pupil_center = Vec::with_capacity(t_count);
     let mut last_pupil = 20.0f32;
@@ -436,9 +452,18 @@ fn simulate_scan(
         let run_z = (speed - 6.0) / 6.0;
         let pupil_z = (pupil - 20.0) / 4.0;
         let fluctuation = shared_gain.sample(rng) as f32;
+        for z in &mut latent {
+            *z = 0.9 * *z + 0.44 * normal.sample(rng);
+        }
         ground_truth.extend_from_slice(&standard[id]);
         for neuron in &neurons {
-            let gain = (neuron.running_gain * run_z + neuron.pupil_gain * pupil_z).exp();
+            let state: f32 = neuron
+                .loadings
+                .iter()
+                .zip(&latent)
+                .map(|(l, z)| l * z)
+                .sum();
+            let gain = (neuron.running_gain * run_z + neuron.pupil_gain * pupil_z + state).exp();
             let mean = neuron.rate(&img, c.width, gain);
             let lambda = (mean * fluctuation).max(1e-6) as f64;
             let count = Poisson::new(lambda).map_or(0.0, |p| p.sample(rng)) as f32;
