@@ -18,7 +18,7 @@ use crate::progress::Progress;
 use crate::runs::store::run_dir;
 use crate::runs::{MetricEvent, RunConfig};
 use crate::similarity::analysis::analyse_oracles;
-use crate::similarity::denoising::{denoising, targets_vs_truth};
+use crate::similarity::denoising::{denoising, model_vs_data};
 use crate::similarity::target::{
     common_single_images, data_target, folder_images, model_target, save_target,
     single_shown_images, Weighting,
@@ -390,19 +390,19 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             let images = common_single_images(&refs)?;
             let model = model_target(&loaded, &images, weighting, device, &Bar::new())?;
             let data = data_target(&refs, &images.ids, device)?;
-            let r = targets_vs_truth(&[&model.matrix, &data.matrix], &images.ids, &refs, device)?;
-            let (r_model, r_data) = (r.as_ref().map(|r| r[0]), r.as_ref().map(|r| r[1]));
-            if let (Some(m), Some(d)) = (r_model, r_data) {
+            let targets = model_vs_data(&model.matrix, &data.matrix, &images.ids, &refs, device)?;
+            if let Some(t) = &targets {
                 println!(
-                    "targets ({} single-shown images): r(Neural (model), noise-free) = {m:.3}, r(Neural (data), noise-free) = {d:.3}",
-                    images.ids.len()
+                    "targets ({} single-shown images): r(Neural (model), noise-free) = {:.3}, r(Neural (data), noise-free) = {:.3}, difference {:.3} +- {:.3} (bootstrap over images)",
+                    t.images,
+                    t.model_vs_truth,
+                    t.data_vs_truth,
+                    t.model_vs_truth - t.data_vs_truth,
+                    t.difference_se
                 );
             }
             if let Some(path) = json {
-                let value = serde_json::json!({
-                    "scans": figures,
-                    "targets": { "images": images.ids.len(), "model_vs_truth": r_model, "data_vs_truth": r_data },
-                });
+                let value = serde_json::json!({ "scans": figures, "targets": targets });
                 write_atomic(&path, value.to_string().as_bytes())?;
             }
         }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::data::Scan;
 use crate::error::{Error, Result};
-use crate::similarity::compare::pearson;
+use crate::similarity::compare::{bootstrap_difference_se, pearson};
 use crate::similarity::matrix::{similarity_matrix, SimilarityMatrix};
 use crate::similarity::oracle::oracle_similarity;
 use crate::similarity::target::{neuron_weights, Weighting};
@@ -140,15 +140,13 @@ pub fn denoising(
     })
 }
 
-/// Pearson r of each target over `ids` with the noise-free similarity of the same images (each
-/// scan's with its SNR weights, averaged over `scans`, computed once for all the targets); None when
-/// a scan carries no ground truth.
-pub fn targets_vs_truth(
-    targets: &[&SimilarityMatrix],
+/// The noise-free similarity of `ids` (each scan's with its SNR weights, averaged over `scans`), the
+/// truth a target is judged against; None when a scan carries no ground truth.
+pub fn truth_target(
     ids: &[i64],
     scans: &[&Scan],
     device: &Device,
-) -> Result<Option<Vec<f64>>> {
+) -> Result<Option<SimilarityMatrix>> {
     let mut matrices = Vec::with_capacity(scans.len());
     for scan in scans {
         let snr = snr_weights(scan, &scan.oracle_trials())?.weights;
@@ -157,15 +155,59 @@ pub fn targets_vs_truth(
             None => return Ok(None),
         }
     }
-    Ok(
-        SimilarityMatrix::mean(&matrices.iter().collect::<Vec<_>>()).map(|truth| {
-            let truth = truth.upper();
-            targets
-                .iter()
-                .map(|t| pearson(&truth, &t.upper()))
-                .collect()
-        }),
-    )
+    Ok(SimilarityMatrix::mean(&matrices.iter().collect::<Vec<_>>()))
+}
+
+/// Pearson r of each target over `ids` with [`truth_target`]; None when a scan carries no ground
+/// truth.
+pub fn targets_vs_truth(
+    targets: &[&SimilarityMatrix],
+    ids: &[i64],
+    scans: &[&Scan],
+    device: &Device,
+) -> Result<Option<Vec<f64>>> {
+    Ok(truth_target(ids, scans, device)?.map(|truth| {
+        let truth = truth.upper();
+        targets
+            .iter()
+            .map(|t| pearson(&truth, &t.upper()))
+            .collect()
+    }))
+}
+
+/// How much closer to the noise-free similarity the Neural (model) target comes than the Neural
+/// (data) target of the same images.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct TargetsVsTruth {
+    /// Images of the targets.
+    pub images: usize,
+    /// Pearson r of Neural (model) with the noise-free similarity.
+    pub model_vs_truth: f64,
+    /// Pearson r of Neural (data) with the noise-free similarity.
+    pub data_vs_truth: f64,
+    /// Standard error of their difference, from 200 resamplings of the images.
+    pub difference_se: f64,
+}
+
+/// Compares the `model` and `data` targets over `ids` with [`truth_target`]; None when a scan
+/// carries no ground truth.
+pub fn model_vs_data(
+    model: &SimilarityMatrix,
+    data: &SimilarityMatrix,
+    ids: &[i64],
+    scans: &[&Scan],
+    device: &Device,
+) -> Result<Option<TargetsVsTruth>> {
+    let Some(truth) = truth_target(ids, scans, device)? else {
+        return Ok(None);
+    };
+    let upper = truth.upper();
+    Ok(Some(TargetsVsTruth {
+        images: ids.len(),
+        model_vs_truth: pearson(&upper, &model.upper()),
+        data_vs_truth: pearson(&upper, &data.upper()),
+        difference_se: bootstrap_difference_se(&truth, model, data, 200, 0)?,
+    }))
 }
 
 #[cfg(test)]
