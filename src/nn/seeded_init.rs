@@ -168,4 +168,20 @@ mod tests {
         let expected = 2.0 / (32.0 * 9.0);
         assert!((var / expected - 1.0).abs() < 0.05, "{var} vs {expected}");
     }
+
+    #[test]
+    fn torch_linear_is_uniform_within_one_over_root_fan_in() {
+        let varmap = VarMap::new();
+        let vb = seeded_var_builder(&varmap, 0, &Device::Cpu);
+        let l = torch_linear(25, 400, vb.pp("l")).unwrap();
+        let w = l.weight().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = l.bias().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(l.weight().dims(), [400, 25]);
+        // Bound 1/sqrt(25) = 0.2; a uniform variable's variance is bound^2 / 3.
+        for v in [&w, &b] {
+            assert!(v.iter().all(|x| x.abs() <= 0.2));
+        }
+        let var = w.iter().map(|x| x * x).sum::<f32>() / w.len() as f32;
+        assert!((var / (0.04 / 3.0) - 1.0).abs() < 0.05, "variance {var}");
+    }
 }
