@@ -235,6 +235,12 @@ fn targets_from_predictors_and_their_errors() {
     .unwrap();
     let err = predictors[0].check_scan(&other[0]).unwrap_err().to_string();
     assert!(err.contains("neurons but the predictor"), "{err}");
+    // Another recording of the same name and neurons: one response changed.
+    let mut changed = scans[0].clone();
+    changed.responses[0] += 1.0;
+    let err = predictors[0].check_scan(&changed).unwrap_err().to_string();
+    assert!(err.contains("is another recording than the one"), "{err}");
+    predictors[0].check_scan(&scans[0]).unwrap();
     // Images of a size the core was not built for.
     let err = predictors[0]
         .predict_images(&[&[0.0; 100]], (10, 10), &Device::Cpu)

@@ -84,6 +84,19 @@ impl Scan {
         self.image_ids.len()
     }
 
+    /// CRC-32 of the trials' image ids and responses (little-endian), which tells one recording
+    /// from another of the same name and neurons.
+    pub fn fingerprint(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        for id in &self.image_ids {
+            h.update(&id.to_le_bytes());
+        }
+        for r in &self.responses {
+            h.update(&r.to_le_bytes());
+        }
+        h.finalize()
+    }
+
     /// Number of neurons N.
     pub fn n_neurons(&self) -> usize {
         self.unit_ids.len()

@@ -83,10 +83,14 @@ impl Default for FitConfig {
 pub struct PredictorMeta {
     /// The scan it was fitted to.
     pub scan: String,
-    /// Where that scan was read from (absolute when it could be resolved).
+    /// Where that scan was read from (absolute when it could be resolved; a relative path is
+    /// relative to the predictor's folder, so that a predictor shipped beside its scan moves with it).
     pub scan_path: PathBuf,
     /// The scan's neurons, in the model's output order.
     pub unit_ids: Vec<i64>,
+    /// The scan's [`Scan::fingerprint`] (None in folders written before neureg recorded it).
+    #[serde(default)]
+    pub scan_fingerprint: Option<u32>,
     /// Architecture.
     pub config: PredictorConfig,
     /// Fit settings.
@@ -184,6 +188,7 @@ pub fn fit_predictor(
         // Absolute, so that `neureg target` and the window find the scan from any working folder.
         scan_path: std::fs::canonicalize(&scan.source).unwrap_or_else(|_| scan.source.clone()),
         unit_ids: scan.unit_ids.clone(),
+        scan_fingerprint: Some(scan.fingerprint()),
         config: config.clone(),
         fit: fit.clone(),
         shape: shape_of(scan),
@@ -210,6 +215,9 @@ pub fn fit_predictor(
         let old: PredictorMeta = read_json(&meta_path)?;
         if old.scan != meta.scan
             || old.unit_ids != meta.unit_ids
+            || old
+                .scan_fingerprint
+                .is_some_and(|f| meta.scan_fingerprint != Some(f))
             || old.config != meta.config
             || old.fit != meta.fit
         {
@@ -417,7 +425,10 @@ pub fn load_predictor(dir: &Path, device: &Device) -> Result<LoadedPredictor> {
             "not a predictor folder: meta.json is missing",
         ));
     }
-    let meta: PredictorMeta = read_json(&meta_path)?;
+    let mut meta: PredictorMeta = read_json(&meta_path)?;
+    if meta.scan_path.is_relative() {
+        meta.scan_path = dir.join(&meta.scan_path);
+    }
     let varmap = VarMap::new();
     let model = Predictor::new(
         &meta.config,
@@ -435,7 +446,8 @@ pub fn load_predictor(dir: &Path, device: &Device) -> Result<LoadedPredictor> {
 }
 
 impl LoadedPredictor {
-    /// Checks that `scan` has this predictor's neurons and image size.
+    /// Checks that `scan` is the recording this predictor was fitted to: its neurons, responses and
+    /// image size.
     pub fn check_scan(&self, scan: &Scan) -> Result<()> {
         if scan.unit_ids.len() != self.meta.shape.neurons {
             return Err(Error::analysis(
@@ -446,6 +458,22 @@ impl LoadedPredictor {
                     self.dir.display(),
                     self.meta.scan,
                     self.meta.shape.neurons
+                ),
+            ));
+        }
+        if self
+            .meta
+            .scan_fingerprint
+            .is_some_and(|f| f != scan.fingerprint())
+        {
+            return Err(Error::analysis(
+                &scan.name,
+                format!(
+                    "is another recording than the one the predictor in {} was fitted to (its \
+                     responses differ from those of {} at {}); load that one",
+                    self.dir.display(),
+                    self.meta.scan,
+                    self.meta.scan_path.display()
                 ),
             ));
         }

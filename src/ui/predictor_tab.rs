@@ -11,6 +11,7 @@ use eframe::egui::{self, Color32, Rect, Sense};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points, VLine};
 
 use super::NeuregApp;
+use crate::cli::sample_path;
 use crate::data::Scan;
 use crate::jobs::Job;
 use crate::nn::predictor::PredictorConfig;
@@ -60,6 +61,7 @@ pub struct PredictorView {
     open_path: String,
     live: Arc<Mutex<Vec<EpochMetrics>>>,
     fit_job: Option<Job<Fitted>>,
+    open_job: Option<Job<Vec<Fitted>>>,
     target_job: Option<Job<BuiltTarget>>,
     /// The predictors fitted or opened, one per scan.
     pub fitted: Vec<Fitted>,
@@ -71,14 +73,12 @@ impl Default for PredictorView {
         PredictorView {
             scan: 0,
             config: PredictorConfig::default(),
-            fit: FitConfig {
-                max_epochs: 20,
-                ..FitConfig::default()
-            },
+            fit: FitConfig::default(),
             folder: "neureg-predictors".into(),
             open_path: String::new(),
             live: Arc::default(),
             fit_job: None,
+            open_job: None,
             target_job: None,
             fitted: Vec::new(),
             shown: 0,
@@ -92,9 +92,18 @@ impl PredictorView {
         (&mut self.config, &mut self.fit, &mut self.folder)
     }
 
-    /// Whether a fit or a target is being computed.
+    /// Shows `opened`, each in place of an earlier predictor of its scan; the last is shown.
+    fn add(&mut self, opened: Vec<Fitted>) {
+        for f in opened {
+            self.fitted.retain(|old| old.scan.name != f.scan.name);
+            self.fitted.push(f);
+            self.shown = self.fitted.len() - 1;
+        }
+    }
+
+    /// Whether a fit, an opening or a target is being computed.
     pub fn is_busy(&self) -> bool {
-        self.fit_job.is_some() || self.target_job.is_some()
+        self.fit_job.is_some() || self.open_job.is_some() || self.target_job.is_some()
     }
 }
 
@@ -151,14 +160,19 @@ pub fn poll(app: &mut NeuregApp) {
         if let Some(result) = job.poll() {
             view.fit_job = None;
             match result {
-                Ok(f) => {
-                    view.fitted.retain(|old| old.scan.name != f.scan.name);
-                    view.fitted.push(f);
-                    view.shown = view.fitted.len() - 1;
-                }
+                Ok(f) => view.add(vec![f]),
                 Err(crate::Error::Cancelled) => app
                     .notices
                     .push("fit cancelled before its first epoch".into()),
+                Err(e) => app.errors.push(e.to_string()),
+            }
+        }
+    }
+    if let Some(job) = view.open_job.as_mut() {
+        if let Some(result) = job.poll() {
+            view.open_job = None;
+            match result {
+                Ok(opened) => view.add(opened),
                 Err(e) => app.errors.push(e.to_string()),
             }
         }
@@ -183,7 +197,7 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
     let view = &mut app.predictor_view;
     view.scan = view.scan.min(names.len() - 1);
     let mut start = false;
-    let mut open = false;
+    let mut open = Vec::new();
     let mut build = false;
     ui.horizontal(|ui| {
         ui.label("Scan");
@@ -224,7 +238,23 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
                 .hint_text("neureg-predictors/scan_1"),
         )
         .labelled_by(label.id);
-        open = ui.button("Open").clicked() && !view.open_path.trim().is_empty();
+        let opening = view.open_job.is_some();
+        if ui.add_enabled(!opening, egui::Button::new("Open")).clicked()
+            && !view.open_path.trim().is_empty()
+        {
+            open = vec![PathBuf::from(view.open_path.trim())];
+        }
+        let samples = sample_predictors(&names);
+        if !samples.is_empty()
+            && ui
+                .add_enabled(!opening, egui::Button::new("Open sample predictors"))
+                .on_hover_text(
+                    "The predictors shipped in sample_data/predictors, fitted to the loaded sample scans",
+                )
+                .clicked()
+        {
+            open = samples;
+        }
         ui.separator();
         let ready = !view.fitted.is_empty() && view.target_job.is_none();
         build = ui
@@ -244,8 +274,8 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
     if start {
         start_fit(app);
     }
-    if open {
-        open_predictor(app);
+    if !open.is_empty() {
+        open_predictors(app, open);
     }
     if build {
         build_target(app);
@@ -279,34 +309,60 @@ fn start_fit(app: &mut NeuregApp) {
     app.predictor_view.fit_job = Some(job);
 }
 
-fn open_predictor(app: &mut NeuregApp) {
-    let dir = PathBuf::from(app.predictor_view.open_path.trim());
+/// The shipped sample predictors of the scans named in `names` (none when this build's source tree
+/// no longer has them).
+fn sample_predictors(names: &[String]) -> Vec<PathBuf> {
+    names
+        .iter()
+        .map(|n| sample_path("predictors").join(n))
+        .filter(|d| d.join("meta.json").is_file())
+        .collect()
+}
+
+/// Opens the predictors in `dirs`, each with the loaded scan it was fitted to.
+fn open_predictors(app: &mut NeuregApp, dirs: Vec<PathBuf>) {
     let device = app.device.clone();
     let scans: Vec<Arc<Scan>> = app.scans.iter().map(|s| s.scan.clone()).collect();
+    let what = match dirs.as_slice() {
+        [one] => one.display().to_string(),
+        many => format!("{} predictors", many.len()),
+    };
     let job = Job::spawn(
-        &format!("opening {}", dir.display()),
+        &format!("opening {what}"),
         app.repaint_fn(),
-        move |_| {
-            let loaded = load_predictor(&dir, &device)?;
-            let meta = &loaded.meta;
-            let scan = scans
-                .into_iter()
-                .find(|s| s.name == meta.scan && s.unit_ids == meta.unit_ids)
-                .ok_or_else(|| {
-                    crate::Error::file(
-                        dir.display(),
-                        format!(
-                            "was fitted to {} ({}); load that scan first",
-                            meta.scan,
-                            meta.scan_path.display()
-                        ),
-                    )
-                })?;
-            inspect(&loaded, scan, &device)
+        move |progress| {
+            progress.stage("opening predictors", dirs.len() as u64);
+            let mut opened = Vec::with_capacity(dirs.len());
+            for dir in &dirs {
+                progress.check()?;
+                let loaded = load_predictor(dir, &device)?;
+                let meta = &loaded.meta;
+                let scan = scans
+                    .iter()
+                    .find(|s| {
+                        s.name == meta.scan
+                            && s.unit_ids == meta.unit_ids
+                            && loaded.check_scan(s).is_ok()
+                    })
+                    .ok_or_else(|| {
+                        crate::Error::file(
+                            dir.display(),
+                            format!(
+                                "was fitted to {} ({}), which is not loaded (a scan of that name \
+                                 with other responses is another recording); load it first",
+                                meta.scan,
+                                meta.scan_path.display()
+                            ),
+                        )
+                    })?;
+                opened.push(inspect(&loaded, scan.clone(), &device)?);
+                progress.advance(1);
+            }
+            Ok(opened)
         },
     );
     app.jobs.push(job.status());
-    app.predictor_view.fit_job = Some(job);
+    app.predictor_view.open_job = Some(job);
 }
 
 fn build_target(app: &mut NeuregApp) {
