@@ -179,6 +179,29 @@ fn predictor_tab_fits_shows_quality_and_builds_a_target() {
 }
 
 #[test]
+fn predictor_tab_opens_the_sample_predictors_of_the_loaded_scans() {
+    let mut h = harness(vec![sample(1), sample(3)]);
+    settle(&mut h);
+    h.get_by_label("Predictor").click();
+    h.run_steps(2);
+    h.get_by_label("Open sample predictors").click();
+    h.run_steps(1);
+    settle(&mut h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    // One per loaded scan, each with the scan it was fitted to.
+    let names: Vec<String> = h
+        .state()
+        .fitted_predictors()
+        .iter()
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert_eq!(names, ["scan_1", "scan_3"]);
+    h.get_by_label_contains("scan_3: test correlation per neuron");
+    h.get_by_label_contains("Fig. 1D: 20 oracle images of scan_3");
+    h.get_by_label("Build target");
+}
+
+#[test]
 fn training_tab_queues_a_run_and_its_curves_grow() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(vec![]);
