@@ -26,24 +26,11 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    /// A `k x k` convolution from `inputs` to `outputs` channels with Kaiming normal weights (fan in;
-    /// the ResNet's) and a uniform bias in +-1/sqrt(fan in).
-    pub fn new(
-        inputs: usize,
-        outputs: usize,
-        k: usize,
-        stride: usize,
-        padding: usize,
-        bias: bool,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let init = candle_nn::init::DEFAULT_KAIMING_NORMAL;
-        Self::with_init(inputs, outputs, k, stride, padding, bias, init, vb)
-    }
-
-    /// As [`Conv2d::new`] with the weights drawn from `init`.
+    /// A `k x k` convolution from `inputs` to `outputs` channels, weights drawn from `init` (the
+    /// ResNet: Kaiming normal, fan in; the predictor: PyTorch's default), bias uniform in
+    /// +-1/sqrt(fan in).
     #[allow(clippy::too_many_arguments)]
-    pub fn with_init(
+    pub fn new(
         inputs: usize,
         outputs: usize,
         k: usize,

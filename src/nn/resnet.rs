@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 use crate::nn::batch_norm::BatchNorm2d;
 use crate::nn::conv::Conv2d;
 
+/// The convolutions' initialisation: Kaiming normal over the fan in.
+const KAIMING: candle_nn::Init = candle_nn::init::DEFAULT_KAIMING_NORMAL;
+
 /// The depth of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -107,16 +110,34 @@ impl BasicBlock {
     fn new(inputs: usize, outputs: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
         let downsample = if stride != 1 || inputs != outputs {
             Some((
-                Conv2d::new(inputs, outputs, 1, stride, 0, false, vb.pp("downsample.0"))?,
+                Conv2d::new(
+                    inputs,
+                    outputs,
+                    1,
+                    stride,
+                    0,
+                    false,
+                    KAIMING,
+                    vb.pp("downsample.0"),
+                )?,
                 BatchNorm2d::new(outputs, vb.pp("downsample.1"))?,
             ))
         } else {
             None
         };
         Ok(BasicBlock {
-            conv1: Conv2d::new(inputs, outputs, 3, stride, 1, false, vb.pp("conv1"))?,
+            conv1: Conv2d::new(
+                inputs,
+                outputs,
+                3,
+                stride,
+                1,
+                false,
+                KAIMING,
+                vb.pp("conv1"),
+            )?,
             bn1: BatchNorm2d::new(outputs, vb.pp("bn1"))?,
-            conv2: Conv2d::new(outputs, outputs, 3, 1, 1, false, vb.pp("conv2"))?,
+            conv2: Conv2d::new(outputs, outputs, 3, 1, 1, false, KAIMING, vb.pp("conv2"))?,
             bn2: BatchNorm2d::new(outputs, vb.pp("bn2"))?,
             downsample,
         })
@@ -156,7 +177,7 @@ impl ResNet {
         config.validate()?;
         let c0 = config.channels(0);
         let stem = (
-            Conv2d::new(1, c0, 3, 1, 1, false, vb.pp("conv1"))?,
+            Conv2d::new(1, c0, 3, 1, 1, false, KAIMING, vb.pp("conv1"))?,
             BatchNorm2d::new(c0, vb.pp("bn1"))?,
         );
         let mut blocks = Vec::new();

@@ -35,7 +35,7 @@ impl StackedCore {
             // PyTorch's default initialisation: Kaiming normal (the ResNet's) is 2.4 times wider,
             // and Adam's fixed step then moves these batch-normalised kernels 2.4 times less,
             // which left the sample scans' fits far from the truth after 30 epochs.
-            let conv = Conv2d::with_init(
+            let conv = Conv2d::new(
                 inputs,
                 channels,
                 k,
