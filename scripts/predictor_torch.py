@@ -7,9 +7,12 @@ while training; shifter; modulator; ELU + 1; Poisson loss; Adam), the same input
 normalisation (statistics of the train tier), reading the same scan zip.
 
     python3 scripts/predictor_torch.py SCAN.zip [--epochs N] [--batch-size B] [--lr LR]
-        [--channels C] [--threads T]
+        [--channels C] [--threads T] [--truth]
 
-prints, per epoch, the training loss, the validation correlation and the seconds taken.
+prints, per epoch, the training loss, the validation correlation and the seconds taken; with
+--truth (synthetic scans), also the median correlation of the predictions at the mean behaviour
+with the noise-free responses of the single-shown images, and the Pearson r of their similarity
+(Eq. 2, unweighted) with the noise-free similarity.
 
     python3 scripts/predictor_torch.py --bench IMAGES NEURONS BATCH STEPS
 
@@ -47,7 +50,10 @@ def read_scan(path):
     beh = np.stack([load(f"data/behavior/{k}.npy") for k in range(t)]).astype(np.float32)
     pupil = np.stack([load(f"data/pupil_center/{k}.npy") for k in range(t)]).astype(np.float32)
     h, w = load("data/images/0.npy").shape[-2:]
-    return images.reshape(t, 1, h, w), resp, beh, pupil, tiers
+    names = set(names)
+    truth_name = prefix + "meta/ground_truth/responses.npy"
+    truth = load("meta/ground_truth/responses.npy").reshape(t, -1) if truth_name in names else None
+    return images.reshape(t, 1, h, w), resp, beh, pupil, tiers, ids, truth
 
 
 class Model(nn.Module):
@@ -84,6 +90,28 @@ class Model(nn.Module):
         pooled = F.grid_sample(f, grid, align_corners=True).squeeze(-1)  # (B, C, N)
         y = (pooled * self.features.unsqueeze(0)).sum(1) + self.bias
         return (F.elu(y) + 1) * (self.modulator(beh) + 1)
+
+
+def similarity(x):
+    """Eq. 2 without weights: centre over images, normalise each image's vector, dot products."""
+    x = x - x.mean(0)
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return x @ x.T
+
+
+def truth_report(model, X, B, P, train_idx, ids, truth):
+    """Median per-neuron correlation with the noise-free responses and similarity r, single-shown images."""
+    values, counts = np.unique(ids, return_counts=True)
+    single = np.array([np.flatnonzero(ids == v)[0] for v in values[counts == 1]])
+    s, tr = torch.from_numpy(single), torch.from_numpy(train_idx)
+    with torch.no_grad():
+        pred = model(X[s], B[tr].mean(0).expand(len(single), -1), P[tr].mean(0).expand(len(single), -1)).numpy()
+    g = truth[single]
+    pc, gc = pred - pred.mean(0), g - g.mean(0)
+    per_neuron = (pc * gc).sum(0) / np.sqrt((pc ** 2).sum(0) * (gc ** 2).sum(0) + 1e-12)
+    upper = np.triu_indices(len(single), 1)
+    r = np.corrcoef(similarity(pred)[upper], similarity(g)[upper])[0, 1]
+    return f", truth correlation median {np.median(per_neuron):.3f}, similarity r {r:.3f}"
 
 
 def laplace(w):
@@ -138,10 +166,13 @@ def main():
     p.add_argument("--gamma-readout", type=float, default=0.001)
     p.add_argument("--gamma-input", type=float, default=0.01)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--truth", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    images, resp, beh, pupil, tiers = read_scan(a.scan)
+    images, resp, beh, pupil, tiers, ids, truth = read_scan(a.scan)
+    if a.truth and truth is None:
+        p.error(f"{a.scan} holds no ground truth (meta/ground_truth/responses.npy)")
     tr, va = tiers == "train", tiers == "validation"
     images = (images - images[tr].mean()) / images[tr].std()
     resp = resp / np.maximum(resp[tr].std(0), 1e-12)
@@ -173,7 +204,8 @@ def main():
             pv = model(X[v], B[v], P[v]).numpy()
         rv = resp[va]
         corr = np.nanmean([np.corrcoef(pv[:, k], rv[:, k])[0, 1] for k in range(rv.shape[1])])
-        print(f"epoch {epoch}: loss {total / batches:.4f}, validation correlation {corr:.4f}, {seconds:.3f} s", flush=True)
+        extra = truth_report(model, X, B, P, train_idx, ids, truth) if a.truth else ""
+        print(f"epoch {epoch}: loss {total / batches:.4f}, validation correlation {corr:.4f}{extra}, {seconds:.3f} s", flush=True)
 
 
 if __name__ == "__main__":
