@@ -407,6 +407,8 @@ fn train_writes_run_folders_for_a_sweep_and_resumes_a_finished_run_as_is() {
         "{text}"
     );
     assert!(run.join("results/budget_deepfool_linf.json").is_file());
+    // The sweep's shortened attacks are not stored as the run's attack result.
+    assert!(!run.join("results/attack_deepfool_linf.json").exists());
     let out = neureg(&[
         "attack",
         run.to_str().unwrap(),

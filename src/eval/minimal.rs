@@ -194,6 +194,24 @@ pub fn attack_run(
     progress: &dyn Progress,
     on_batch: &mut dyn FnMut(&AttackedBatch),
 ) -> Result<AttackResult> {
+    let result = attack(dir, config, device, progress, on_batch)?;
+    let path = dir
+        .join("results")
+        .join(format!("attack_{}.json", result_stem(config)));
+    let text = serde_json::to_string_pretty(&result)
+        .map_err(|e| Error::file(path.display(), e.to_string()))?;
+    write_atomic(&path, text.as_bytes())?;
+    Ok(result)
+}
+
+/// [`attack_run`] without storing the result.
+fn attack(
+    dir: &Path,
+    config: &AttackConfig,
+    device: &Device,
+    progress: &dyn Progress,
+    on_batch: &mut dyn FnMut(&AttackedBatch),
+) -> Result<AttackResult> {
     config.validate()?;
     let run_config = RunConfig::load(dir)?;
     let model = load_classifier(dir, device)?;
@@ -302,7 +320,7 @@ pub fn attack_run(
         distances.extend(found.distance.iter().copied());
         progress.advance(chunk.len() as u64);
     }
-    let result = AttackResult {
+    Ok(AttackResult {
         run: run_name(dir),
         config: config.clone(),
         labels: images.labels.clone(),
@@ -311,14 +329,7 @@ pub fn attack_run(
             .iter()
             .map(|d| d.is_finite().then_some(*d))
             .collect(),
-    };
-    let path = dir
-        .join("results")
-        .join(format!("attack_{}.json", result_stem(config)));
-    let text = serde_json::to_string_pretty(&result)
-        .map_err(|e| Error::file(path.display(), e.to_string()))?;
-    write_atomic(&path, text.as_bytes())?;
-    Ok(result)
+    })
 }
 
 /// The median distance against the iteration budget (the paper's Fig. 5).
@@ -355,7 +366,8 @@ pub fn budget_curve(
             steps,
             ..config.clone()
         };
-        medians.push(attack_run(dir, &last, device, progress, &mut |_| {})?.median);
+        // Not stored: the run's attack result stays the one the user ran at full length.
+        medians.push(attack(dir, &last, device, progress, &mut |_| {})?.median);
     }
     let curve = BudgetCurve {
         run: run_name(dir),
