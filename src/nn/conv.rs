@@ -11,6 +11,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
+use crate::nn::seeded_init::torch_default;
 
 /// A convolution layer: weight (O, C, kh, kw), optional bias (O), stride and zero padding.
 #[derive(Debug, Clone)]
@@ -42,15 +43,7 @@ impl Conv2d {
     ) -> Result<Self> {
         let weight = vb.get_with_hints((outputs, inputs, k, k), "weight", init)?;
         let bias = if bias {
-            let bound = 1.0 / ((inputs * k * k) as f64).sqrt();
-            Some(vb.get_with_hints(
-                outputs,
-                "bias",
-                Init::Uniform {
-                    lo: -bound,
-                    up: bound,
-                },
-            )?)
+            Some(vb.get_with_hints(outputs, "bias", torch_default(inputs * k * k))?)
         } else {
             None
         };
