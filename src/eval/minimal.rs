@@ -195,13 +195,18 @@ pub fn attack_run(
     on_batch: &mut dyn FnMut(&AttackedBatch),
 ) -> Result<AttackResult> {
     let result = attack(dir, config, device, progress, on_batch)?;
+    store(dir, "attack", config, &result)?;
+    Ok(result)
+}
+
+/// Writes `value` as `dir/results/<kind>_<attack>_<norm>.json`.
+fn store(dir: &Path, kind: &str, config: &AttackConfig, value: &impl Serialize) -> Result<()> {
     let path = dir
         .join("results")
-        .join(format!("attack_{}.json", result_stem(config)));
-    let text = serde_json::to_string_pretty(&result)
+        .join(format!("{kind}_{}.json", result_stem(config)));
+    let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::file(path.display(), e.to_string()))?;
-    write_atomic(&path, text.as_bytes())?;
-    Ok(result)
+    write_atomic(&path, text.as_bytes())
 }
 
 /// [`attack_run`] without storing the result.
@@ -375,12 +380,7 @@ pub fn budget_curve(
         budgets: budgets.to_vec(),
         medians,
     };
-    let path = dir
-        .join("results")
-        .join(format!("budget_{}.json", result_stem(config)));
-    let text = serde_json::to_string_pretty(&curve)
-        .map_err(|e| Error::file(path.display(), e.to_string()))?;
-    write_atomic(&path, text.as_bytes())?;
+    store(dir, "budget", config, &curve)?;
     Ok(curve)
 }
 
