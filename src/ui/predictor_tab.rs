@@ -62,6 +62,9 @@ pub struct PredictorView {
     live: Arc<Mutex<Vec<EpochMetrics>>>,
     fit_job: Option<Job<Fitted>>,
     open_job: Option<Job<Vec<Fitted>>>,
+    /// The loaded scans' names and their shipped sample predictors (looked up when the names
+    /// change, not every frame).
+    samples: (Vec<String>, Vec<PathBuf>),
     target_job: Option<Job<BuiltTarget>>,
     /// The predictors fitted or opened, one per scan.
     pub fitted: Vec<Fitted>,
@@ -79,6 +82,7 @@ impl Default for PredictorView {
             live: Arc::default(),
             fit_job: None,
             open_job: None,
+            samples: (Vec::new(), Vec::new()),
             target_job: None,
             fitted: Vec::new(),
             shown: 0,
@@ -244,8 +248,10 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
         {
             open = vec![PathBuf::from(view.open_path.trim())];
         }
-        let samples = sample_predictors(&names);
-        if !samples.is_empty()
+        if view.samples.0 != names {
+            view.samples = (names.clone(), sample_predictors(&names));
+        }
+        if !view.samples.1.is_empty()
             && ui
                 .add_enabled(!opening, egui::Button::new("Open sample predictors"))
                 .on_hover_text(
@@ -253,7 +259,7 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
                 )
                 .clicked()
         {
-            open = samples;
+            open = view.samples.1.clone();
         }
         ui.separator();
         let ready = !view.fitted.is_empty() && view.target_job.is_none();
