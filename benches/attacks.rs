@@ -20,6 +20,7 @@ use neureg::data::npy::{encode, write_atomic};
 use neureg::eval::attacks::{input_gradient, Model, Norm};
 use neureg::eval::minimal::{attack_run, median, AttackConfig, AttackName};
 use neureg::eval::noise::evaluation_images;
+use neureg::nn::batch_norm::BnMode;
 use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
 use neureg::nn::seeded_init::seeded_var_builder;
 use neureg::progress::Silent;
@@ -31,7 +32,11 @@ struct Net(ResNet);
 
 impl Model for Net {
     fn logits(&self, images: &Tensor) -> neureg::Result<Tensor> {
-        Ok(self.0.forward(images, false, true)?.logits.expect("logits"))
+        Ok(self
+            .0
+            .forward(images, BnMode::Eval, true)?
+            .logits
+            .expect("logits"))
     }
 }
 

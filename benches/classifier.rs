@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
+use neureg::nn::batch_norm::BnMode;
 use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
 use neureg::nn::seeded_init::seeded_var_builder;
 use neureg::nn::sgd::Sgd;
@@ -39,10 +40,13 @@ fn neureg(width: f64, steps: usize) -> neureg::Result<(f64, f64, f64)> {
     let sx = Tensor::randn(0f32, 1., (BATCH, 1, 36, 64), &dev)?;
     let t = atanh_clamped(&((Tensor::rand(0f32, 1., (BATCH, BATCH), &dev)? * 1.8)? - 0.9)?)?;
     let mut step = |regularised: bool| -> neureg::Result<()> {
-        let logits = net.forward(&x, true, true)?.logits.expect("logits");
+        let logits = net
+            .forward(&x, BnMode::Train, true)?
+            .logits
+            .expect("logits");
         let mut loss = candle_nn::loss::cross_entropy(&logits, &y)?;
         if regularised {
-            let taps = net.forward(&sx, true, false)?.taps;
+            let taps = net.forward(&sx, BnMode::BatchOnly, false)?.taps;
             loss = (loss + (similarity_loss(&taps, &theta, &t)?.loss * 20.0)?)?;
         }
         sgd.apply(&loss.backward()?)
@@ -56,10 +60,10 @@ fn neureg(width: f64, steps: usize) -> neureg::Result<(f64, f64, f64)> {
         }
         rates.push((steps * BATCH) as f64 / start.elapsed().as_secs_f64());
     }
-    net.forward(&x, false, true)?;
+    net.forward(&x, BnMode::Eval, true)?;
     let start = Instant::now();
     for _ in 0..steps {
-        net.forward(&x, false, true)?;
+        net.forward(&x, BnMode::Eval, true)?;
     }
     rates.push((steps * BATCH) as f64 / start.elapsed().as_secs_f64());
     Ok((rates[0], rates[1], rates[2]))

@@ -39,6 +39,9 @@ pub enum Error {
     /// The user cancelled the job.
     #[error("cancelled")]
     Cancelled,
+    /// The job saved its state and stopped when asked to, to resume later.
+    #[error("paused: {0}")]
+    Paused(String),
 }
 
 impl Error {

@@ -16,6 +16,7 @@ pub struct JobStatus {
     /// Current stage, steps done, steps in the stage.
     stage: Mutex<(String, u64, u64)>,
     cancel: AtomicBool,
+    pause: AtomicBool,
     finished: AtomicBool,
     repaint: Arc<dyn Fn() + Send + Sync>,
 }
@@ -35,6 +36,11 @@ impl JobStatus {
     /// Asks the job to stop at its next check.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks the job to save its state and stop, to resume later (jobs that cannot, stop).
+    pub fn pause(&self) {
+        self.pause.store(true, Ordering::Relaxed);
     }
 
     /// Whether the job has returned.
@@ -61,6 +67,10 @@ impl Progress for JobStatus {
     fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
+
+    fn pause_requested(&self) -> bool {
+        self.pause.load(Ordering::Relaxed)
+    }
 }
 
 /// A job whose result has type `T`.
@@ -80,6 +90,7 @@ impl<T: Send + 'static> Job<T> {
             name: name.to_string(),
             stage: Mutex::new((name.to_string(), 0, 0)),
             cancel: AtomicBool::new(false),
+            pause: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             repaint,
         });

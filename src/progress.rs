@@ -15,6 +15,12 @@ pub trait Progress: Send + Sync {
     fn is_cancelled(&self) -> bool {
         false
     }
+    /// Whether the process was asked to save its work and stop, to resume later (a cluster's
+    /// signal before its time limit or a preemption). Loops that can checkpoint mid-way do so
+    /// and return `Err(Paused)`; others stop at their next check.
+    fn pause_requested(&self) -> bool {
+        false
+    }
     /// `Err(Cancelled)` once the user asked to stop.
     fn check(&self) -> Result<()> {
         if self.is_cancelled() {

@@ -11,11 +11,12 @@ use candle_nn::VarMap;
 use neureg::data::augment::pad_to_32;
 use neureg::data::load_classification_set;
 use neureg::data::{load_scan, LoadOptions};
+use neureg::nn::batch_norm::BnMode;
 use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
 use neureg::nn::seeded_init::seeded_var_builder;
 use neureg::nn::sgd::Sgd;
 use neureg::progress::{Progress, Silent};
-use neureg::runs::{Condition, MetricEvent, RunConfig, RunStatus};
+use neureg::runs::{BnStatistics, Condition, MetricEvent, RunConfig, RunStatus};
 use neureg::similarity::target::{data_target, save_target, single_shown_images};
 use neureg::train::classifier::{checkpoint_path, train_run};
 use neureg::train::similarity_loss::{atanh_clamped, similarity_loss};
@@ -190,10 +191,14 @@ fn one_step_lowers_the_joint_loss_and_theta_learns() {
     let target = Tensor::eye(6, DType::F32, &dev).unwrap();
     let target = atanh_clamped(&((target * 0.6).unwrap() + 0.2).unwrap()).unwrap();
     let joint = || {
-        let logits = net.forward(&x, true, true).unwrap().logits.unwrap();
+        let logits = net
+            .forward(&x, BnMode::Train, true)
+            .unwrap()
+            .logits
+            .unwrap();
         let task = candle_nn::loss::cross_entropy(&logits, &y).unwrap();
         let sim = similarity_loss(
-            &net.forward(&sx, true, false).unwrap().taps,
+            &net.forward(&sx, BnMode::BatchOnly, false).unwrap().taps,
             &theta,
             &target,
         )
@@ -238,6 +243,22 @@ impl Progress for KillAt {
     }
 }
 
+/// Asks for a pause once `after` batches of the named stage are done (a cluster's signal).
+struct PauseAt(&'static str, usize, std::sync::Mutex<(bool, usize)>);
+
+impl Progress for PauseAt {
+    fn stage(&self, name: &str, _total: u64) {
+        *self.2.lock().unwrap() = (name == self.0, 0);
+    }
+    fn advance(&self, n: u64) {
+        self.2.lock().unwrap().1 += n as usize;
+    }
+    fn pause_requested(&self) -> bool {
+        let (in_stage, done) = *self.2.lock().unwrap();
+        in_stage && done >= self.1
+    }
+}
+
 /// A tiny regularised run on the shipped samples with the Neural (data) target of scan 1.
 fn tiny_config(dir: &Path) -> RunConfig {
     let scan_path = root().join("sample_data/scans/scan_1.zip");
@@ -267,6 +288,7 @@ fn tiny_config(dir: &Path) -> RunConfig {
         momentum: 0.9,
         weight_decay: 5e-4,
         log_every: 2,
+        bn_statistics: BnStatistics::Classification,
         version: String::new(),
     }
 }
@@ -320,6 +342,17 @@ fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
         a == b,
         "the resumed run ends with the unbroken run's weights"
     );
+
+    // Paused mid-epoch (3 of 6 batches of epoch 2 done, between two metrics lines), resumed.
+    let paused = dir.path().join("paused");
+    let pause = PauseAt("epoch 2/2", 3, Default::default());
+    let e = train_run(&paused, &config, &Device::Cpu, &pause).unwrap_err();
+    assert!(matches!(e, neureg::Error::Paused(_)), "{e}");
+    let before = neureg::runs::store::RunInfo::read(&paused).unwrap();
+    assert_eq!(before.status(), RunStatus::Incomplete);
+    let resumed = train_run(&paused, &config, &Device::Cpu, &Silent).unwrap();
+    assert_eq!(resumed.events, info.events, "no line lost or repeated");
+    assert!(std::fs::read(checkpoint_path(&paused)).unwrap() == a);
 
     // The folder now holds that run: another configuration is refused.
     let other = RunConfig {
@@ -410,4 +443,136 @@ fn the_feature_control_takes_its_target_from_another_runs_network() {
     }
     let run = train_run(&dir.path().join("feature"), &config, &Device::Cpu, &Silent).unwrap();
     assert_eq!(run.status(), RunStatus::Finished);
+}
+
+/// Every batch-norm running statistic of a run's checkpoint, by name.
+fn running_statistics(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let tensors = candle_core::safetensors::load(checkpoint_path(dir), &Device::Cpu).unwrap();
+    let mut stats: Vec<(String, Vec<f32>)> = tensors
+        .iter()
+        .filter(|(k, _)| k.ends_with("running_mean") || k.ends_with("running_var"))
+        .map(|(k, t)| (k.clone(), t.to_vec1::<f32>().unwrap()))
+        .collect();
+    stats.sort_by(|a, b| a.0.cmp(&b.0));
+    stats
+}
+
+#[test]
+fn the_running_statistics_come_from_the_classification_batches_alone() {
+    // A similarity loss of strength 1e-30 leaves the weights' trajectory that of the unregularised
+    // run (its gradients vanish in rounding) while the similarity pass still goes through the
+    // network every step: the running statistics must then be those of the None run.
+    let dir = tempfile::tempdir().unwrap();
+    let base = RunConfig {
+        epochs: 1,
+        ..tiny_config(dir.path())
+    };
+    let none = dir.path().join("none");
+    let config = |condition, strength, bn_statistics| RunConfig {
+        condition,
+        strength,
+        bn_statistics,
+        ..base.clone()
+    };
+    train_run(
+        &none,
+        &config(Condition::None, 0.0, BnStatistics::Classification),
+        &Device::Cpu,
+        &Silent,
+    )
+    .unwrap();
+    let reference = running_statistics(&none);
+    assert!(reference.len() > 30, "every batch norm is checked");
+    let largest_gap = |dir: &Path| {
+        running_statistics(dir)
+            .iter()
+            .zip(&reference)
+            .flat_map(|((ka, a), (kb, b))| {
+                assert_eq!(ka, kb);
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs() / y.abs().max(1e-3))
+            })
+            .fold(0f32, f32::max)
+    };
+    for rule in [BnStatistics::Classification, BnStatistics::SimilarityEval] {
+        let run = dir.path().join(format!("{rule:?}"));
+        train_run(
+            &run,
+            &config(Condition::NeuralData, 1e-30, rule),
+            &Device::Cpu,
+            &Silent,
+        )
+        .unwrap();
+        let gap = largest_gap(&run);
+        assert!(gap < 1e-4, "{rule:?}: running statistics differ by {gap}");
+    }
+    // The rule of the runs made before the fix mixes the scan images in: the check can fail.
+    let mixed = dir.path().join("mixed");
+    train_run(
+        &mixed,
+        &config(Condition::NeuralData, 1e-30, BnStatistics::Mixed),
+        &Device::Cpu,
+        &Silent,
+    )
+    .unwrap();
+    assert!(largest_gap(&mixed) > 0.05, "the mixed rule moves them");
+}
+
+/// Accuracy on the first `n` training images (no augmentation) with batch norm in `mode`.
+fn training_accuracy(run: &Path, n: usize, mode: BnMode) -> f64 {
+    let config = RunConfig::load(run).unwrap();
+    let model = neureg::train::classifier::load_classifier(run, &Device::Cpu).unwrap();
+    let train = pad_to_32(load_classification_set(&config.data).unwrap().train).truncated(n);
+    let (h, w) = train.shape;
+    let pixels: Vec<f32> = (0..n).flat_map(|i| train.image(i).to_vec()).collect();
+    let x = Tensor::from_vec(pixels, (n, 1, h, w), &Device::Cpu).unwrap();
+    let x = ((x - model.mean as f64).unwrap() / model.std as f64).unwrap();
+    let logits = model.net.forward(&x, mode, true).unwrap().logits.unwrap();
+    let predicted = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+    let correct = (0..n).filter(|&i| predicted[i] == train.labels[i]).count();
+    correct as f64 / n as f64
+}
+
+#[test]
+fn a_regularised_run_classifies_its_training_images_alike_in_evaluation_and_training_mode() {
+    // The README's demo scenario that exposed the defect (Shuffle at strength 20), shortened.
+    let dir = tempfile::tempdir().unwrap();
+    let config = RunConfig {
+        train_limit: 320,
+        epochs: 3,
+        condition: Condition::Shuffle,
+        strength: 20.0,
+        seed: 0,
+        ..tiny_config(dir.path())
+    };
+    let accuracies = |rule| {
+        let run = dir.path().join(format!("{rule:?}"));
+        let c = RunConfig {
+            bn_statistics: rule,
+            ..config.clone()
+        };
+        train_run(&run, &c, &Device::Cpu, &Silent).unwrap();
+        let n = 256;
+        (
+            training_accuracy(&run, n, BnMode::Eval),
+            training_accuracy(&run, n, BnMode::BatchOnly),
+        )
+    };
+    let (eval, train) = accuracies(BnStatistics::Classification);
+    eprintln!("classification rule: evaluation mode {eval}, training mode {train}");
+    assert!(train > 0.3, "the run learnt something: {train}");
+    assert!(
+        (eval - train).abs() < 0.05,
+        "evaluation mode {eval} against training mode {train}"
+    );
+    // The old rule: the same training trajectory, but evaluation normalises by statistics
+    // mixed with the scan images (measured: 0.32 against 0.49), so the check can fail.
+    let (mixed_eval, mixed_train) = accuracies(BnStatistics::Mixed);
+    eprintln!("mixed rule: evaluation mode {mixed_eval}, training mode {mixed_train}");
+    assert_eq!(
+        mixed_train, train,
+        "the rule changes the running statistics only"
+    );
+    assert!(train - mixed_eval > 0.1, "{mixed_eval} against {train}");
 }

@@ -17,6 +17,29 @@ use candle_nn::{Init, VarBuilder};
 use crate::error::Result;
 use crate::nn::conv::{slice, split_batch};
 
+/// How a forward pass uses and updates the batch-norm statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BnMode {
+    /// Training: normalise by the batch's statistics and move the running statistics towards them.
+    Train,
+    /// Normalise by the batch's statistics and leave the running statistics alone: a training
+    /// pass over images that evaluation must not be normalised by (the similarity batch).
+    BatchOnly,
+    /// Evaluation: normalise by the running statistics.
+    Eval,
+}
+
+impl BnMode {
+    /// `Train` or `Eval`.
+    pub fn training(train: bool) -> Self {
+        if train {
+            BnMode::Train
+        } else {
+            BnMode::Eval
+        }
+    }
+}
+
 /// Batch norm over the channels of (B, C, H, W) activations.
 #[derive(Debug, Clone)]
 pub struct BatchNorm2d {
@@ -48,11 +71,17 @@ impl BatchNorm2d {
         })
     }
 
-    /// Normalises `x` by the batch's statistics (`train`) or the running ones.
+    /// Normalises `x` by the batch's statistics (`train`, updating the running ones) or the
+    /// running ones.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_mode(x, BnMode::training(train))
+    }
+
+    /// Normalises `x` as `mode` says.
+    pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let c = x.dim(1)?;
         let shape = (1, c, 1, 1);
-        if !train {
+        if mode == BnMode::Eval {
             // Evaluation trains nothing: constants, so that backward passes (attacks) skip them.
             let scale =
                 (&self.weight / (self.running_var.as_tensor() + self.eps)?.sqrt()?)?.detach();
@@ -61,8 +90,9 @@ impl BatchNorm2d {
                 .broadcast_mul(&scale.reshape(shape)?)?
                 .broadcast_add(&shift.reshape(shape)?)?);
         }
+        let update = mode == BnMode::Train;
         if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
-            return self.forward_train_ops(x);
+            return self.forward_train_ops(x, update);
         }
         let stats: Arc<Stats> = Arc::default();
         let op = Normalise {
@@ -71,7 +101,7 @@ impl BatchNorm2d {
         };
         let y = x.contiguous()?.apply_op3(&self.weight, &self.bias, op)?;
         let taken = stats.lock().ok().and_then(|mut s| s.take());
-        if let Some((mean, var)) = taken {
+        if let (true, Some((mean, var))) = (update, taken) {
             let n = (x.elem_count() / c) as f32;
             let unbiased: Vec<f32> = var.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect();
             self.update_running(
@@ -91,18 +121,21 @@ impl BatchNorm2d {
         Ok(())
     }
 
-    /// Training mode from candle operations (devices other than the CPU).
-    fn forward_train_ops(&self, x: &Tensor) -> Result<Tensor> {
+    /// Batch statistics from candle operations (devices other than the CPU); `update` moves the
+    /// running statistics.
+    fn forward_train_ops(&self, x: &Tensor, update: bool) -> Result<Tensor> {
         let c = x.dim(1)?;
         let shape = (1, c, 1, 1);
         let mean = x.mean_keepdim((0, 2, 3))?;
         let centred = x.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim((0, 2, 3))?;
         let n = (x.elem_count() / c) as f64;
-        self.update_running(
-            &mean.flatten_all()?.detach(),
-            &(var.flatten_all()? * (n / (n - 1.0).max(1.0)))?.detach(),
-        )?;
+        if update {
+            self.update_running(
+                &mean.flatten_all()?.detach(),
+                &(var.flatten_all()? * (n / (n - 1.0).max(1.0)))?.detach(),
+            )?;
+        }
         Ok(centred
             .broadcast_div(&(var + self.eps)?.sqrt()?)?
             .broadcast_mul(&self.weight.reshape(shape)?)?
@@ -363,5 +396,24 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert!((y[0] - (1.0 - 0.25) / (v + 1e-5).sqrt()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_batch_only_pass_normalises_by_the_batch_and_leaves_the_running_statistics() {
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let bn = BatchNorm2d::new(2, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
+        let x = Tensor::randn(3f32, 2., (4, 2, 3, 3), &dev).unwrap();
+        let running = |bn: &BatchNorm2d| {
+            let m = bn.running_mean.as_tensor().to_vec1::<f32>().unwrap();
+            let v = bn.running_var.as_tensor().to_vec1::<f32>().unwrap();
+            (m, v)
+        };
+        let before = running(&bn);
+        let batch_only = bn.forward_mode(&x, BnMode::BatchOnly).unwrap();
+        assert_eq!(running(&bn), before);
+        let train = bn.forward_mode(&x, BnMode::Train).unwrap();
+        assert!(max_diff(&batch_only, &train) < 1e-6);
+        assert_ne!(running(&bn), before);
     }
 }

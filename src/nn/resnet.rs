@@ -11,7 +11,7 @@ use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::batch_norm::BatchNorm2d;
+use crate::nn::batch_norm::{BatchNorm2d, BnMode};
 use crate::nn::conv::Conv2d;
 
 /// The convolutions' initialisation: Kaiming normal over the fan in.
@@ -144,11 +144,14 @@ impl BasicBlock {
     }
 
     /// The block's two activations: after its first conv, and its output.
-    fn forward(&self, x: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
-        let a = self.bn1.forward_t(&self.conv1.forward(x)?, train)?.relu()?;
-        let y = self.bn2.forward_t(&self.conv2.forward(&a)?, train)?;
+    fn forward(&self, x: &Tensor, mode: BnMode) -> Result<(Tensor, Tensor)> {
+        let a = self
+            .bn1
+            .forward_mode(&self.conv1.forward(x)?, mode)?
+            .relu()?;
+        let y = self.bn2.forward_mode(&self.conv2.forward(&a)?, mode)?;
         let shortcut = match &self.downsample {
-            Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
+            Some((conv, bn)) => bn.forward_mode(&conv.forward(x)?, mode)?,
             None => x.clone(),
         };
         Ok((a, (y + shortcut)?.relu()?))
@@ -205,9 +208,9 @@ impl ResNet {
         &self.config
     }
 
-    /// Runs (B, 1, H, W) images through the network: the taps always, the class scores when
-    /// `logits` is set (otherwise it stops after the last tap).
-    pub fn forward(&self, x: &Tensor, train: bool, logits: bool) -> Result<Outputs> {
+    /// Runs (B, 1, H, W) images through the network with batch norm in `mode`: the taps always,
+    /// the class scores when `logits` is set (otherwise it stops after the last tap).
+    pub fn forward(&self, x: &Tensor, mode: BnMode, logits: bool) -> Result<Outputs> {
         let last_tap = self.config.taps.iter().copied().max().unwrap_or(0);
         let mut taps: Vec<(usize, Tensor)> = Vec::with_capacity(self.config.taps.len());
         let mut keep = |conv: usize, t: &Tensor| {
@@ -216,13 +219,13 @@ impl ResNet {
             }
         };
         let (conv, bn) = &self.stem;
-        let mut h = bn.forward_t(&conv.forward(x)?, train)?.relu()?;
+        let mut h = bn.forward_mode(&conv.forward(x)?, mode)?.relu()?;
         keep(1, &h);
         for (b, block) in self.blocks.iter().enumerate() {
             if !logits && 1 + 2 * b >= last_tap {
                 break;
             }
-            let (a, y) = block.forward(&h, train)?;
+            let (a, y) = block.forward(&h, mode)?;
             keep(2 + 2 * b, &a);
             keep(3 + 2 * b, &y);
             h = y;
@@ -279,7 +282,7 @@ mod tests {
             assert!(names.iter().any(|m| m == n), "{n} missing");
         }
         let x = Tensor::zeros((2, 1, 32, 32), DType::F32, &Device::Cpu).unwrap();
-        let out = net.forward(&x, false, true).unwrap();
+        let out = net.forward(&x, BnMode::Eval, true).unwrap();
         assert_eq!(out.logits.unwrap().dims(), &[2, 10]);
         let dims: Vec<Vec<usize>> = out.taps.iter().map(|t| t.dims().to_vec()).collect();
         assert_eq!(
@@ -294,7 +297,7 @@ mod tests {
         );
         // Scan-sized images go through the same core.
         let s = Tensor::zeros((3, 1, 36, 64), DType::F32, &Device::Cpu).unwrap();
-        let out = net.forward(&s, false, false).unwrap();
+        let out = net.forward(&s, BnMode::Eval, false).unwrap();
         assert!(out.logits.is_none());
         assert_eq!(out.taps[4].dims(), &[3, 64, 5, 8]);
     }

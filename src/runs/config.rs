@@ -61,6 +61,32 @@ pub enum Optimizer {
     Adamw,
 }
 
+/// Which images set the batch-norm running statistics that evaluation normalises by.
+///
+/// A concatenated pass over both batches is not offered: the scan images (36 x 64) and the
+/// classification images (32 x 32) differ in size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BnStatistics {
+    /// The classification images alone: the similarity pass normalises by its own batch's
+    /// statistics and leaves the running statistics alone (the default).
+    Classification,
+    /// The classification images alone, and the similarity pass in evaluation mode (normalised
+    /// by the running statistics of the classification images).
+    SimilarityEval,
+    /// Both passes move the running statistics, so evaluation normalises test images by a
+    /// mixture with the scan images: the defect of runs made before this field existed, kept
+    /// so that they stay readable and resume as they began.
+    Mixed,
+}
+
+impl BnStatistics {
+    /// What a `config.json` without the field used: it predates the fix.
+    fn before_the_fix() -> Self {
+        BnStatistics::Mixed
+    }
+}
+
 /// The demo's classification set (relative to the project folder).
 const DEFAULT_DATA: &str = "sample_data/fashion-mnist";
 /// The demo's target images (relative to the project folder).
@@ -132,6 +158,10 @@ pub struct RunConfig {
     /// A metrics line every this many steps.
     #[arg(long, default_value_t = RunConfig::default().log_every)]
     pub log_every: usize,
+    /// Which images set the batch-norm running statistics used in evaluation.
+    #[arg(long, value_enum, default_value = "classification")]
+    #[serde(default = "BnStatistics::before_the_fix")]
+    pub bn_statistics: BnStatistics,
     /// neureg's version (set when the run starts).
     #[arg(skip)]
     #[serde(default)]
@@ -162,6 +192,7 @@ impl Default for RunConfig {
             momentum: 0.9,
             weight_decay: 5e-4,
             log_every: 5,
+            bn_statistics: BnStatistics::Classification,
             version: String::new(),
         }
     }
@@ -197,6 +228,16 @@ impl RunConfig {
     /// Whether the similarity loss is used.
     pub fn regularised(&self) -> bool {
         self.condition != Condition::None && self.strength != 0.0
+    }
+
+    /// A warning for runs whose evaluation is corrupted by the batch-norm defect, if this is one.
+    pub fn notice(&self) -> Option<String> {
+        (self.bn_statistics == BnStatistics::Mixed && self.regularised()).then(|| {
+            "made before the batch-norm fix: the similarity pass moved the running statistics \
+             that evaluation uses, so its test accuracy, noise curves and attacks are not \
+             comparable with newer runs"
+                .to_string()
+        })
     }
 
     /// Checks the settings that do not need files.

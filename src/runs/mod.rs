@@ -3,9 +3,10 @@
 //! from the window are the same folders.
 
 pub mod config;
+pub mod lock;
 pub mod metrics;
 pub mod store;
 
-pub use config::{Condition, Optimizer, RunConfig};
+pub use config::{BnStatistics, Condition, Optimizer, RunConfig};
 pub use metrics::MetricEvent;
 pub use store::{list_runs, RunInfo, RunStatus};

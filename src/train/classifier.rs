@@ -10,11 +10,13 @@ use candle_nn::{Init, VarMap};
 
 use crate::error::{Error, Result};
 use crate::nn::adam::Adam;
+use crate::nn::batch_norm::BnMode;
 use crate::nn::resnet::ResNet;
 use crate::nn::seeded_init::seeded_var_builder;
 use crate::nn::sgd::Sgd;
 use crate::progress::Progress;
-use crate::runs::config::{Optimizer, RunConfig};
+use crate::runs::config::{BnStatistics, Optimizer, RunConfig};
+use crate::runs::lock::FolderLock;
 use crate::runs::metrics::{MetricEvent, MetricsLog};
 use crate::runs::store::{RunInfo, RunStatus};
 use crate::train::checkpoint;
@@ -80,7 +82,7 @@ impl Classifier {
     pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
         let x = ((images - self.mean as f64)? / self.std as f64)?;
         self.net
-            .forward(&x, false, true)?
+            .forward(&x, BnMode::Eval, true)?
             .logits
             .ok_or_else(|| Error::Config("the network returned no class scores".into()))
     }
@@ -163,7 +165,7 @@ pub fn accuracy(
     for chunk in indices.chunks(200) {
         let (x, y) = image_batch(set, tier, chunk, None, device)?;
         let logits = net
-            .forward(&x, false, true)?
+            .forward(&x, BnMode::Eval, true)?
             .logits
             .ok_or_else(|| Error::Config("no logits".into()))?;
         correct += count_correct(&logits, &y)?;
@@ -181,22 +183,113 @@ fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<usize> {
         .to_scalar::<f32>()? as usize)
 }
 
-/// Reads an integer bookkeeping tensor of a checkpoint.
-fn counter(tensors: &HashMap<String, Tensor>, key: &str, path: &Path) -> Result<u64> {
-    let t = tensors
-        .get(key)
-        .ok_or_else(|| Error::file(path.display(), format!("checkpoint without {key}")))?;
-    Ok(t.to_dtype(DType::I64)?.to_scalar::<i64>()?.max(0) as u64)
+/// How the similarity pass treats batch norm under each rule for the running statistics.
+pub fn similarity_pass_mode(rule: BnStatistics) -> BnMode {
+    match rule {
+        BnStatistics::Classification => BnMode::BatchOnly,
+        BnStatistics::SimilarityEval => BnMode::Eval,
+        BnStatistics::Mixed => BnMode::Train,
+    }
+}
+
+/// Where a run stands, as its checkpoint records it: at the end of an epoch, or mid-epoch after
+/// a pause (then with the epoch's partial sums and its random generators' positions).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Position {
+    epochs_done: usize,
+    step: u64,
+    /// Metrics lines written up to this point.
+    lines: usize,
+    /// Batches of the current epoch done (0 at an epoch's end).
+    batches_done: usize,
+    loss_sum: f64,
+    correct: u64,
+    seen: u64,
+    augmentation_word: u64,
+    similarity_word: u64,
+}
+
+impl Position {
+    /// The bookkeeping tensors of a checkpoint.
+    fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let int = |v: u64| Tensor::new(v as i64, &Device::Cpu);
+        Ok(vec![
+            ("run.epochs_done".into(), int(self.epochs_done as u64)?),
+            ("run.step".into(), int(self.step)?),
+            ("run.metrics_lines".into(), int(self.lines as u64)?),
+            ("run.batches_done".into(), int(self.batches_done as u64)?),
+            (
+                "run.epoch_loss_sum".into(),
+                Tensor::new(self.loss_sum, &Device::Cpu)?,
+            ),
+            ("run.epoch_correct".into(), int(self.correct)?),
+            ("run.epoch_seen".into(), int(self.seen)?),
+            ("run.augmentation_word".into(), int(self.augmentation_word)?),
+            ("run.similarity_word".into(), int(self.similarity_word)?),
+        ])
+    }
+
+    /// Reads them back; checkpoints written at an epoch's end before pauses existed lack the
+    /// mid-epoch ones, which are then 0.
+    fn read(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<Self> {
+        let int = |key: &str, required: bool| -> Result<u64> {
+            match tensors.get(key) {
+                Some(t) => Ok(t.to_dtype(DType::I64)?.to_scalar::<i64>()? as u64),
+                None if !required => Ok(0),
+                None => Err(Error::file(
+                    path.display(),
+                    format!("checkpoint without {key}"),
+                )),
+            }
+        };
+        let loss_sum = match tensors.get("run.epoch_loss_sum") {
+            Some(t) => t.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+            None => 0.0,
+        };
+        Ok(Position {
+            epochs_done: int("run.epochs_done", true)? as usize,
+            step: int("run.step", true)?,
+            lines: int("run.metrics_lines", true)? as usize,
+            batches_done: int("run.batches_done", false)? as usize,
+            loss_sum,
+            correct: int("run.epoch_correct", false)?,
+            seen: int("run.epoch_seen", false)?,
+            augmentation_word: int("run.augmentation_word", false)?,
+            similarity_word: int("run.similarity_word", false)?,
+        })
+    }
 }
 
 /// Trains the run in `dir` (created, or resumed from its last checkpoint when it holds the same
-/// configuration) and returns it. A NaN loss stops the run with the reason in its metrics.
+/// configuration) and returns it, holding the folder's lock meanwhile. A NaN loss stops the run
+/// with the reason in its metrics; a pause request saves a mid-epoch checkpoint and returns
+/// `Err(Paused)`.
 pub fn train_run(
     dir: &Path,
     config: &RunConfig,
     device: &Device,
     progress: &dyn Progress,
 ) -> Result<RunInfo> {
+    let existed = dir.exists();
+    let lock = FolderLock::acquire(dir)?;
+    let result = train_locked(dir, config, device, progress, &lock);
+    drop(lock);
+    if result.is_err() && !existed {
+        // Bad input leaves no run folder behind (only an empty one is removed).
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
+
+/// [`train_run`] in a folder whose lock the caller holds.
+pub fn train_locked(
+    dir: &Path,
+    config: &RunConfig,
+    device: &Device,
+    progress: &dyn Progress,
+    lock: &FolderLock,
+) -> Result<RunInfo> {
+    lock.check(dir)?;
     config.validate()?;
     let mut config = config.clone();
     config.version = env!("CARGO_PKG_VERSION").to_string();
@@ -239,21 +332,27 @@ pub fn train_run(
     // Resume: weights, optimiser state and counters from the checkpoint; metrics written after
     // it are dropped, since the resumed run writes them again.
     let ckpt = checkpoint_path(dir);
-    let (mut first_epoch, mut step, mut lines) = (0usize, 0u64, 0usize);
+    let mut at = Position::default();
     if ckpt.is_file() {
         let tensors = checkpoint::load(&ckpt, device)?;
         checkpoint::restore(&varmap, &tensors, &ckpt)?;
-        first_epoch = counter(&tensors, "run.epochs_done", &ckpt)? as usize;
-        step = counter(&tensors, "run.step", &ckpt)?;
-        lines = counter(&tensors, "run.metrics_lines", &ckpt)? as usize;
-        optim.load_state(&tensors, step);
+        at = Position::read(&tensors, &ckpt)?;
+        optim.load_state(&tensors, at.step);
     }
-    let mut log = MetricsLog::resume(&metrics_path, lines)?;
+    let mut log = MetricsLog::resume(&metrics_path, at.lines)?;
     progress.advance(1);
+    let save = |optim: &Optim, at: &Position| -> Result<()> {
+        let mut extra = optim.state();
+        extra.extend(at.tensors()?);
+        extra.push(("data.mean".into(), Tensor::new(data.mean, device)?));
+        extra.push(("data.std".into(), Tensor::new(data.std, device)?));
+        checkpoint::save(&ckpt, &varmap, extra)
+    };
 
     let strength = config.strength;
+    let similarity_mode = similarity_pass_mode(config.bn_statistics);
     let mut last_test = 0.0;
-    for epoch in first_epoch..config.epochs {
+    for epoch in at.epochs_done..config.epochs {
         let lr = config.schedule.lr(config.lr, epoch, config.epochs);
         optim.set_lr(lr);
         let batches = epoch_batches(data.train.len(), config.batch, config.seed, epoch);
@@ -266,23 +365,41 @@ pub fn train_run(
         }
         let mut aug = augmentation_rng(config.seed, epoch);
         let mut sim_rng = similarity_rng(config.seed, epoch);
+        if at.batches_done > 0 {
+            aug.set_word_pos(at.augmentation_word as u128);
+            sim_rng.set_word_pos(at.similarity_word as u128);
+        }
         progress.stage(
             &format!("epoch {}/{}", epoch + 1, config.epochs),
             batches.len() as u64,
         );
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
-        for indices in &batches {
+        progress.advance(at.batches_done as u64);
+        for indices in &batches[at.batches_done.min(batches.len())..] {
+            if progress.pause_requested() {
+                at.lines = log.lines;
+                at.augmentation_word = aug.get_word_pos() as u64;
+                at.similarity_word = sim_rng.get_word_pos() as u64;
+                save(&optim, &at)?;
+                return Err(Error::Paused(format!(
+                    "{} saved at step {} (epoch {}, batch {} of {})",
+                    dir.display(),
+                    at.step,
+                    epoch + 1,
+                    at.batches_done,
+                    batches.len()
+                )));
+            }
             progress.check()?;
             let (x, y) = image_batch(&data, &data.train, indices, Some(&mut aug), device)?;
             let logits = net
-                .forward(&x, true, true)?
+                .forward(&x, BnMode::Train, true)?
                 .logits
                 .ok_or_else(|| Error::Config("no logits".into()))?;
             let task = candle_nn::loss::cross_entropy(&logits, &y)?;
             let (total, sim_value, gamma) = match &target {
                 Some(t) => {
                     let (sx, st) = similarity_batch(&data, t, config.batch, &mut sim_rng, device)?;
-                    let taps = net.forward(&sx, true, false)?.taps;
+                    let taps = net.forward(&sx, similarity_mode, false)?.taps;
                     let sim = similarity_loss(&taps, theta.as_tensor(), &st)?;
                     let value = sim.loss.to_scalar::<f32>()? as f64;
                     ((&task + (sim.loss * strength)?)?, value, sim.gamma)
@@ -294,7 +411,8 @@ pub fn train_run(
                 ),
             };
             let task_value = task.to_scalar::<f32>()? as f64;
-            step += 1;
+            at.step += 1;
+            let step = at.step;
             if !task_value.is_finite() || !sim_value.is_finite() {
                 let reason = format!(
                     "loss is not finite at step {step} (task {task_value}, similarity {sim_value})"
@@ -307,9 +425,10 @@ pub fn train_run(
             }
             let grads = total.backward()?;
             optim.apply(&grads)?;
-            loss_sum += task_value;
-            correct += count_correct(&logits, &y)?;
-            seen += indices.len();
+            at.loss_sum += task_value;
+            at.correct += count_correct(&logits, &y)? as u64;
+            at.seen += indices.len() as u64;
+            at.batches_done += 1;
             if step % config.log_every as u64 == 0 {
                 log.log(&MetricEvent::Step {
                     epoch,
@@ -325,22 +444,21 @@ pub fn train_run(
         last_test = accuracy(&net, &data, &data.test, device)?;
         log.log(&MetricEvent::Epoch {
             epoch,
-            step,
-            task_loss: loss_sum / batches.len() as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
+            step: at.step,
+            task_loss: at.loss_sum / batches.len() as f64,
+            train_accuracy: at.correct as f64 / at.seen.max(1) as f64,
             test_accuracy: last_test,
         })?;
-        let mut extra = optim.state();
-        let int = |v: u64| Tensor::new(v as i64, &Device::Cpu);
-        extra.push(("run.epochs_done".into(), int(epoch as u64 + 1)?));
-        extra.push(("run.step".into(), int(step)?));
-        extra.push(("run.metrics_lines".into(), int(log.lines as u64)?));
-        extra.push(("data.mean".into(), Tensor::new(data.mean, device)?));
-        extra.push(("data.std".into(), Tensor::new(data.std, device)?));
-        checkpoint::save(&ckpt, &varmap, extra)?;
+        at = Position {
+            epochs_done: epoch + 1,
+            step: at.step,
+            lines: log.lines,
+            ..Position::default()
+        };
+        save(&optim, &at)?;
     }
     log.log(&MetricEvent::Finished {
-        step,
+        step: at.step,
         test_accuracy: last_test,
     })?;
     RunInfo::read(dir)

@@ -13,6 +13,7 @@ use crate::data::image_file::image_files;
 use crate::data::npy::{read_f32, read_file};
 use crate::data::{load_scan, LoadOptions};
 use crate::error::{Error, Result};
+use crate::nn::batch_norm::BnMode;
 use crate::nn::resnet::ResNet;
 use crate::progress::Silent;
 use crate::runs::config::{Condition, RunConfig};
@@ -214,7 +215,7 @@ fn feature_target(run: &Path, config: &RunConfig, device: &Device) -> Result<Sim
     for chunk in images.chunks(64) {
         let flat: Vec<f32> = chunk.iter().flatten().map(|v| (v - mean) / std).collect();
         let x = Tensor::from_vec(flat, (chunk.len(), 1, shape.0, shape.1), device)?;
-        let out = net.forward(&x, false, false)?;
+        let out = net.forward(&x, BnMode::Eval, false)?;
         features.push(out.taps[0].flatten_from(1)?);
     }
     let all = Tensor::cat(&features, 0)?;
