@@ -11,8 +11,12 @@ use crate::data::npy::{encode, write_atomic};
 use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, LoadOptions, Scan, Tier};
 use crate::eval::minimal::{attack_run, budget_curve, AttackConfig};
-use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseKind};
+use crate::eval::noise::{default_levels, noise_curve, save_noisy_images, summarise, NoiseKind};
 use crate::eval::results::{robustness_score, stored_attacks};
+use crate::experiment::report::write_report;
+use crate::experiment::slurm::{submit, write_array, SlurmOptions, PAUSED_EXIT};
+use crate::experiment::unit::{run_all, run_unit, statuses};
+use crate::experiment::{Experiment, Plan, Preset};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
 use crate::runs::store::run_dir;
@@ -171,6 +175,10 @@ pub enum Command {
         /// Seed of the noise draws (the same for every run).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Also write the noisy test images (of the first run's data set) to this folder as
+        /// .npy, for other tools (scripts/eval_torch.py).
+        #[arg(long)]
+        save_images: Option<PathBuf>,
     },
     /// Minimal adversarial perturbations (SPEC 8) of a trained run: per sample the smallest
     /// verified distance, the median, stored in the run's results/; --out gets the result and
@@ -188,6 +196,40 @@ pub enum Command {
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Run a whole comparison (conditions x strengths x seeds, trained, then noise and attacks,
+    /// then a report) from a plan, a preset or an experiment folder; resumes what is unfinished.
+    Experiment {
+        /// A plan (.toml or .json) or an experiment folder (holding plan.json).
+        source: Option<PathBuf>,
+        /// Start from a preset plan instead.
+        #[arg(long, value_enum)]
+        preset: Option<Preset>,
+        /// Experiment folder (default: experiments/<plan name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Change a setting of the plan: key=value, e.g. training.epochs=10, seeds=[0,1],
+        /// noise.samples=200 (repeatable).
+        #[arg(long = "set")]
+        overrides: Vec<String>,
+        /// Run only this unit (a Slurm array task), then rebuild the report.
+        #[arg(long)]
+        unit: Option<usize>,
+        /// Print each unit's state and what is missing, and run nothing.
+        #[arg(long)]
+        status: bool,
+        /// Rebuild the report from what is there, and run nothing.
+        #[arg(long)]
+        report: bool,
+        /// Write slurm/array.sbatch (one array task per unit) instead of running here.
+        #[arg(long)]
+        slurm: bool,
+        /// Submit the array with sbatch (with --slurm).
+        #[arg(long, requires = "slurm")]
+        submit: bool,
+        /// What the array asks of the cluster.
+        #[command(flatten)]
+        cluster: SlurmOptions,
     },
     /// Write delta_scan and delta_repeat (Eq. 4, 5): counts, standard deviations, histograms.
     Variability {
@@ -432,6 +474,7 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                     _ => run_dir(&root, config),
                 };
                 eprintln!("run {} of {}: {}", k + 1, sweep.len(), dir.display());
+                warn_if_before_the_fix(&dir, config);
                 let info = train_run(&dir, config, device, &Bar::new())?;
                 for e in &info.events {
                     if let MetricEvent::Epoch {
@@ -458,14 +501,20 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             levels,
             samples,
             seed,
+            save_images,
         } => {
             let levels = if levels.is_empty() {
                 default_levels()
             } else {
                 levels
             };
+            if let Some(dir) = &save_images {
+                let config = RunConfig::load(&runs[0])?;
+                save_noisy_images(&config, kind, &levels, samples, seed, dir)?;
+            }
             let mut curves = Vec::new();
             for run in &runs {
+                warn_if_before_the_fix(run, &RunConfig::load(run)?);
                 let bar = Bar::new();
                 let curve = noise_curve(
                     run,
@@ -526,6 +575,7 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
         Command::Attack {
             run, config, out, ..
         } => {
+            warn_if_before_the_fix(&run, &RunConfig::load(&run)?);
             std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
             let mut examples = 0usize;
             let bar = Bar::new();
@@ -569,6 +619,63 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             let text = serde_json::to_string_pretty(&result)?;
             write_atomic(&out.join("result.json"), text.as_bytes())?;
         }
+        Command::Experiment {
+            source,
+            preset,
+            out,
+            overrides,
+            unit,
+            status,
+            report,
+            slurm,
+            submit: submit_array,
+            cluster,
+        } => {
+            let exp = open_experiment(source, preset, out, &overrides)?;
+            if status {
+                print_status(&exp);
+            } else if report {
+                print_report(&exp)?;
+            } else if slurm {
+                let binary = std::env::current_exe().context("locating the neureg binary")?;
+                let extra: Vec<String> = device_arguments(device);
+                let script = write_array(&exp, &cluster, &binary, &extra)?;
+                println!("{}", script.display());
+                if submit_array {
+                    let job = submit(&script)?;
+                    println!(
+                        "submitted job array {job}: {} tasks; `neureg experiment {} --status` shows them",
+                        exp.units().len(),
+                        exp.dir.display()
+                    );
+                }
+            } else {
+                let progress = Interruptible::new()?;
+                let result = match unit {
+                    Some(k) => {
+                        let u = exp.unit(k)?;
+                        eprintln!("unit {k}: {}", u.name);
+                        run_unit(&exp, &u, device, &progress, &mut |stage| {
+                            eprintln!("unit {k} ({}): {stage}", u.name)
+                        })
+                        .map(|state| eprintln!("unit {k} ({}): {state:?}", u.name))
+                    }
+                    None => run_all(&exp, device, &progress, &mut |u, what| {
+                        eprintln!("unit {} ({}): {what}", u.index, u.name)
+                    })
+                    .map(|_| ()),
+                };
+                match result {
+                    Err(crate::Error::Paused(why)) => {
+                        eprintln!("paused: {why}; run the same command again to resume");
+                        drop(progress);
+                        std::process::exit(PAUSED_EXIT);
+                    }
+                    other => other?,
+                }
+                print_report(&exp)?;
+            }
+        }
         Command::Variability { scans, json } => {
             let scans = load(&scans)?;
             let refs: Vec<&Scan> = scans.iter().collect();
@@ -584,6 +691,113 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// The experiment of `source` (a plan file or an experiment folder) or of a preset, with the
+/// overrides applied.
+fn open_experiment(
+    source: Option<PathBuf>,
+    preset: Option<Preset>,
+    out: Option<PathBuf>,
+    overrides: &[String],
+) -> anyhow::Result<Experiment> {
+    let plan = match (&source, preset) {
+        (Some(_), Some(_)) => anyhow::bail!("give a plan or a preset, not both"),
+        (Some(dir), None) if Experiment::plan_path(dir).is_file() => {
+            if !overrides.is_empty() {
+                anyhow::bail!(
+                    "{} is an experiment folder: its plan is fixed (start a new folder to change settings)",
+                    dir.display()
+                );
+            }
+            return Ok(Experiment::open(dir)?);
+        }
+        (Some(dir), None) if dir.is_dir() => anyhow::bail!(
+            "{}: neither a plan file nor an experiment folder (no plan.json)",
+            dir.display()
+        ),
+        (Some(path), None) => Plan::read(path)?,
+        (None, Some(p)) => Plan::preset(p, &crate::samples::sample_path("")),
+        (None, None) => anyhow::bail!("give a plan file, an experiment folder or --preset"),
+    };
+    let plan = plan.with_overrides(overrides)?;
+    let dir = out.unwrap_or_else(|| Path::new("experiments").join(&plan.name));
+    Ok(Experiment::create(&dir, &plan)?)
+}
+
+/// `--device` as the command line was given it, for the array tasks.
+fn device_arguments(device: &Device) -> Vec<String> {
+    match device {
+        Device::Cpu => vec!["--device".into(), "cpu".into()],
+        _ => vec!["--device".into(), "cuda".into()],
+    }
+}
+
+/// `neureg experiment --status`.
+fn print_status(exp: &Experiment) {
+    let all = statuses(exp);
+    let done = all
+        .iter()
+        .filter(|s| s.state == crate::experiment::unit::UnitState::Done)
+        .count();
+    println!("{}: {done} of {} units done", exp.dir.display(), all.len());
+    for s in &all {
+        println!(
+            "{:>3} {:<28} {}",
+            s.unit.index,
+            s.unit.name,
+            s.describe(exp.plan.training.epochs)
+        );
+    }
+}
+
+/// Writes the report and prints its opening lines.
+fn print_report(exp: &Experiment) -> anyhow::Result<()> {
+    let report = write_report(exp)?;
+    for line in &report.summary {
+        println!("{line}");
+    }
+    println!("{}", exp.report_dir().join("report.md").display());
+    Ok(())
+}
+
+/// Progress on standard error that a cluster's USR1 or a TERM asks to pause (Slurm may send
+/// TERM twice, to the batch shell and to the process; Ctrl-C still ends at once).
+struct Interruptible {
+    bar: Bar,
+    pause: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Interruptible {
+    fn new() -> anyhow::Result<Self> {
+        use signal_hook::consts::{SIGTERM, SIGUSR1};
+        let pause = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register(SIGTERM, pause.clone())?;
+        signal_hook::flag::register(SIGUSR1, pause.clone())?;
+        Ok(Interruptible {
+            bar: Bar::new(),
+            pause,
+        })
+    }
+}
+
+impl Progress for Interruptible {
+    fn stage(&self, name: &str, total: u64) {
+        self.bar.stage(name, total)
+    }
+    fn advance(&self, n: u64) {
+        self.bar.advance(n)
+    }
+    fn pause_requested(&self) -> bool {
+        self.pause.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Warns on standard error when the run in `dir` predates the batch-norm fix.
+fn warn_if_before_the_fix(dir: &Path, config: &RunConfig) {
+    if let Some(notice) = config.notice() {
+        eprintln!("warning: {}: {notice}", dir.display());
+    }
 }
 
 /// Reads scans with a progress bar.
@@ -724,26 +938,4 @@ fn write_example(
     }
     img.save(path).with_context(|| path.display().to_string())?;
     Ok(())
-}
-
-/// A path inside the shipped `sample_data/` of this build's source tree.
-pub fn sample_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("sample_data")
-        .join(relative)
-}
-
-/// The shipped sample scans, if this build's source tree still has them.
-pub fn sample_scans() -> Vec<PathBuf> {
-    let dir = sample_path("scans");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "zip"))
-                .collect()
-        })
-        .unwrap_or_default();
-    paths.sort();
-    paths
 }

@@ -8,11 +8,14 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod jobs;
 pub mod nn;
 pub mod progress;
 pub mod runs;
+pub mod samples;
 pub mod similarity;
+pub mod stats;
 pub mod train;
 pub mod ui;
 

@@ -97,14 +97,14 @@ pub struct AttackConfig {
     #[arg(long, value_enum, default_value = "linf")]
     pub norm: Norm,
     /// Test images attacked (the first ones, the same for every model).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = AttackConfig::default().samples)]
     pub samples: usize,
     /// Images per batch.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = AttackConfig::default().batch)]
     pub batch: usize,
     /// Bisection rounds of the per-sample epsilon search (FGSM, PGD); searches over the constant
     /// of C&W.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = AttackConfig::default().rounds)]
     pub rounds: usize,
     /// Gradient steps of the attack (0: foolbox's default: PGD 40 for Linf, 50 for L2; DeepFool
     /// 50; DDN and FMN 100; Brendel & Bethge 1000; C&W neureg's 100 per search).
@@ -114,6 +114,21 @@ pub struct AttackConfig {
     /// Bethge's noise starting points.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+impl Default for AttackConfig {
+    /// PGD in Linf on 100 samples with foolbox's step counts.
+    fn default() -> Self {
+        AttackConfig {
+            attack: AttackName::Pgd,
+            norm: Norm::Linf,
+            samples: 100,
+            batch: 50,
+            rounds: 10,
+            steps: 0,
+            seed: 0,
+        }
+    }
 }
 
 impl AttackConfig {

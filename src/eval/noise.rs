@@ -11,12 +11,13 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::data::augment::pad_to_32;
-use crate::data::npy::write_atomic;
+use crate::data::npy::{encode, write_atomic};
 use crate::data::{load_classification_set, LabelledImages};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::runs::config::{Condition, RunConfig};
 use crate::runs::store::run_name;
+use crate::stats::MeanSem;
 use crate::train::classifier::load_classifier;
 
 /// The kind of noise.
@@ -80,6 +81,56 @@ fn noise_rng(seed: u64, k: usize, i: usize) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(((k as u64) << 32) | i as u64);
     rng
+}
+
+/// Images `indices` of `images` with the noise of level index `k` (the draws every model
+/// evaluated with `noise_seed` gets), pixels concatenated.
+pub fn noisy_pixels(
+    images: &LabelledImages,
+    indices: &[usize],
+    kind: NoiseKind,
+    level: f64,
+    k: usize,
+    noise_seed: u64,
+) -> Vec<f32> {
+    let mut pixels = Vec::with_capacity(indices.len() * images.shape.0 * images.shape.1);
+    for &i in indices {
+        pixels.extend(add_noise(
+            images.image(i),
+            kind,
+            level,
+            &mut noise_rng(noise_seed, k, i),
+        ));
+    }
+    pixels
+}
+
+/// Writes the noisy test images a run is evaluated on into `out`, for other tools
+/// (`scripts/eval_torch.py`): `labels.npy`, `noisy_<kind>_<k>.npy` per level (N, 1, H, W) on
+/// [0, 1], and `images.json` (kind, levels, samples, seed).
+pub fn save_noisy_images(
+    config: &RunConfig,
+    kind: NoiseKind,
+    levels: &[f64],
+    samples: usize,
+    noise_seed: u64,
+    out: &Path,
+) -> Result<()> {
+    let images = evaluation_images(config, samples)?;
+    let (n, (h, w)) = (images.len(), images.shape);
+    let indices: Vec<usize> = (0..n).collect();
+    let labels: Vec<i64> = images.labels.iter().map(|&l| l as i64).collect();
+    write_atomic(&out.join("labels.npy"), &encode(&[n], &labels))?;
+    for (k, &level) in levels.iter().enumerate() {
+        let pixels = noisy_pixels(&images, &indices, kind, level, k, noise_seed);
+        let path = out.join(format!("noisy_{}_{k}.npy", kind.name()));
+        write_atomic(&path, &encode(&[n, 1, h, w], &pixels))?;
+    }
+    let meta = serde_json::json!({
+        "kind": kind.name(), "levels": levels, "samples": n, "seed": noise_seed,
+        "data": config.data,
+    });
+    write_atomic(&out.join("images.json"), meta.to_string().as_bytes())
 }
 
 /// A run's accuracy at each noise level.
@@ -152,15 +203,7 @@ pub fn noise_curve(
         let mut correct = 0usize;
         let indices: Vec<usize> = (0..images.len()).collect();
         for chunk in indices.chunks(200) {
-            let mut pixels = Vec::with_capacity(chunk.len() * h * w);
-            for &i in chunk {
-                pixels.extend(add_noise(
-                    images.image(i),
-                    kind,
-                    level,
-                    &mut noise_rng(noise_seed, k, i),
-                ));
-            }
+            let pixels = noisy_pixels(&images, chunk, kind, level, k, noise_seed);
             let x = Tensor::from_vec(pixels, (chunk.len(), 1, h, w), device)?;
             let predicted = model.predict(&x)?;
             correct += chunk
@@ -236,19 +279,12 @@ pub fn summarise(curves: &[NoiseCurve]) -> Result<Vec<ConditionCurve>> {
         }
     }
     for (condition, strength, members) in groups {
-        let n = members.len() as f64;
-        let mut mean = Vec::new();
-        let mut sem = Vec::new();
+        let (mut mean, mut sem) = (Vec::new(), Vec::new());
         for k in 0..first.levels.len() {
             let v: Vec<f64> = members.iter().map(|c| c.accuracy[k]).collect();
-            let m = v.iter().sum::<f64>() / n;
-            let var = if v.len() > 1 {
-                v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-            } else {
-                0.0
-            };
-            mean.push(m);
-            sem.push((var / n).sqrt());
+            let m = MeanSem::of(&v);
+            mean.push(m.mean);
+            sem.push(m.sem);
         }
         out.push(ConditionCurve {
             condition,

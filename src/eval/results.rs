@@ -47,22 +47,28 @@ pub fn stored_budgets(dir: &Path) -> Vec<BudgetCurve> {
     stored(dir, "budget_")
 }
 
-/// The robustness score in `norm` (SPEC 8): the median over samples of the smallest distance
-/// any attack found, unbroken samples infinite. Attacks run on different numbers of samples
-/// are compared on the samples they share (all take the first test images). None: infinite, or
-/// no attack in that norm.
-pub fn robustness_score(results: &[AttackResult], norm: Norm) -> Option<f32> {
+/// Per sample, the smallest distance in `norm` that any attack found (infinite: unbroken).
+/// Attacks run on different numbers of samples are compared on the samples they share (all
+/// take the first test images). None: no attack in that norm.
+pub fn best_distances(results: &[AttackResult], norm: Norm) -> Option<Vec<f32>> {
     let of_norm: Vec<&AttackResult> = results.iter().filter(|r| r.config.norm == norm).collect();
     let n = of_norm.iter().map(|r| r.distances.len()).min()?;
-    let best: Vec<f32> = (0..n)
-        .map(|i| {
-            of_norm
-                .iter()
-                .filter_map(|r| r.distances[i])
-                .fold(f32::INFINITY, f32::min)
-        })
-        .collect();
-    median(&best)
+    Some(
+        (0..n)
+            .map(|i| {
+                of_norm
+                    .iter()
+                    .filter_map(|r| r.distances[i])
+                    .fold(f32::INFINITY, f32::min)
+            })
+            .collect(),
+    )
+}
+
+/// The robustness score in `norm` (SPEC 8): the median over samples of the smallest distance
+/// any attack found, unbroken samples infinite. None: infinite, or no attack in that norm.
+pub fn robustness_score(results: &[AttackResult], norm: Norm) -> Option<f32> {
+    median(&best_distances(results, norm)?)
 }
 
 #[cfg(test)]

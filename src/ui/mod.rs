@@ -1,6 +1,7 @@
 //! The window: one file per tab, a status bar, widgets. The tabs hold view
 //! state and start jobs; every computation happens in the library on a worker thread.
 
+pub mod experiment_tab;
 mod export;
 pub mod predictor_tab;
 pub mod robustness_tab;
@@ -38,6 +39,8 @@ pub enum Tab {
     Training,
     /// Noise and adversarial robustness of trained runs.
     Robustness,
+    /// Controlled comparisons: plans, units, reports.
+    Experiment,
 }
 
 /// A scan in the window, with its signal-to-noise weights.
@@ -79,6 +82,8 @@ pub struct NeuregApp {
     pub training_view: training_tab::TrainingView,
     /// The Robustness tab's settings, jobs and gallery.
     pub robustness_view: robustness_tab::RobustnessView,
+    /// The Experiment tab's experiment, job and report.
+    pub experiment_view: experiment_tab::ExperimentView,
     /// The regularisation target built last, shown in the Similarity tab.
     pub target: Option<Arc<predictor_tab::BuiltTarget>>,
     /// Where exports are written.
@@ -108,6 +113,7 @@ impl NeuregApp {
             predictor_view: Default::default(),
             training_view: Default::default(),
             robustness_view: Default::default(),
+            experiment_view: Default::default(),
             target: None,
             export_dir: PathBuf::from("neureg-exports"),
         }
@@ -128,6 +134,7 @@ impl NeuregApp {
             || self.predictor_view.is_busy()
             || self.training_view.is_busy()
             || self.robustness_view.is_busy()
+            || self.experiment_view.is_busy()
     }
 
     /// The cell of the oracle matrices under the pointer (display order), if any.
@@ -278,6 +285,7 @@ impl NeuregApp {
                 ui.selectable_value(&mut self.tab, Tab::Predictor, "Predictor");
                 ui.selectable_value(&mut self.tab, Tab::Training, "Training");
                 ui.selectable_value(&mut self.tab, Tab::Robustness, "Robustness");
+                ui.selectable_value(&mut self.tab, Tab::Experiment, "Experiment");
             });
         });
         egui::Panel::bottom("status").show(ui, |ui| status_bar::show(self, ui));
@@ -289,6 +297,7 @@ impl NeuregApp {
                 Tab::Predictor => predictor_tab::show(self, ui),
                 Tab::Training => training_tab::show(self, ui),
                 Tab::Robustness => robustness_tab::show(self, ui),
+                Tab::Experiment => experiment_tab::show(self, ui),
             }
         });
     }
@@ -343,7 +352,7 @@ pub fn run_window(device: Device, options: LoadOptions) -> anyhow::Result<()> {
                 .and_then(|s| s.get_string(STORAGE_KEY))
                 .and_then(|text| serde_json::from_str(&text).ok());
             // First start (nothing remembered): the shipped sample scans.
-            let paths = remembered.unwrap_or_else(crate::cli::sample_scans);
+            let paths = remembered.unwrap_or_else(crate::samples::sample_scans);
             Ok(Box::new(NeuregApp::new(device, options, paths)))
         }),
     )

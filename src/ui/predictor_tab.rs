@@ -11,10 +11,10 @@ use eframe::egui::{self, Color32, Rect, Sense};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points, VLine};
 
 use super::NeuregApp;
-use crate::cli::sample_path;
 use crate::data::Scan;
 use crate::jobs::Job;
 use crate::nn::predictor::PredictorConfig;
+use crate::samples::sample_path;
 use crate::similarity::denoising::{denoising, Denoising};
 use crate::similarity::ordering::spectral_order;
 use crate::similarity::quality::NeuronQuality;

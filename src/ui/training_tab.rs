@@ -43,11 +43,11 @@ pub struct TrainingView {
 
 impl Default for TrainingView {
     fn default() -> Self {
-        let model_target = crate::cli::sample_path("targets/neural_model.npy");
+        let model_target = crate::samples::sample_path("targets/neural_model.npy");
         let has_target = model_target.is_file();
         let form = RunConfig {
-            data: crate::cli::sample_path("fashion-mnist"),
-            images: crate::cli::sample_path("scans/scan_1.zip"),
+            data: crate::samples::sample_path("fashion-mnist"),
+            images: crate::samples::sample_path("scans/scan_1.zip"),
             condition: if has_target {
                 Condition::NeuralModel
             } else {
@@ -60,13 +60,24 @@ impl Default for TrainingView {
             form,
             seeds: "0".into(),
             strengths: String::new(),
-            root: "runs".into(),
+            root: default_root(),
             queue: Vec::new(),
             job: None,
             runs: Vec::new(),
             selected: BTreeSet::new(),
             last_refresh: f64::NEG_INFINITY,
         }
+    }
+}
+
+/// `runs` in the working folder, or, at first start when there is none, the runs of the shipped
+/// lecture experiment (so that a newcomer sees the comparison without training anything).
+fn default_root() -> String {
+    let shipped = crate::samples::sample_path("experiments/lecture/runs");
+    if !std::path::Path::new("runs").is_dir() && shipped.is_dir() {
+        shipped.display().to_string()
+    } else {
+        "runs".into()
     }
 }
 
@@ -380,11 +391,22 @@ fn run_list(app: &mut NeuregApp, ui: &mut egui::Ui) {
                     view.selected.remove(&run.dir);
                 }
             }
-            ui.label(run.name());
+            let name = ui.label(run.name());
+            if let Some(notice) = run.config.notice() {
+                name.on_hover_text(&notice);
+            }
             ui.label(run.config.condition.label());
             ui.label(format!("{}", run.config.strength));
             ui.label(format!("{}", run.config.seed));
-            ui.label(status_text(run));
+            match run.config.notice() {
+                Some(notice) => {
+                    ui.colored_label(ui.visuals().warn_fg_color, "predates the batch-norm fix")
+                        .on_hover_text(notice);
+                }
+                None => {
+                    ui.label(status_text(run));
+                }
+            }
             ui.label(
                 last_epoch(run)
                     .map(|(_, _, test)| format!("{test:.3}"))
@@ -551,13 +573,8 @@ fn layer_colour(l: usize, n: usize) -> Color32 {
 
 /// Mean and standard error of the mean.
 fn mean_sem(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    if v.len() < 2 {
-        return (mean, 0.0);
-    }
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
+    let m = crate::stats::MeanSem::of(v);
+    (m.mean, m.sem)
 }
 
 /// The paper's Table 1: per condition, the finished runs' test accuracy and final layer weights.

@@ -1,0 +1,291 @@
+//! One unit of an experiment, stage by stage: train its run, then each noise kind, then each
+//! attack. A stage whose result is stored with the plan's settings is skipped, so a unit run
+//! again after a kill, a pause or a requeue resumes where it stopped; its folder's lock keeps a
+//! second process out meanwhile.
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use crate::error::{Error, Result};
+use crate::eval::minimal::{attack_run, AttackResult};
+use crate::eval::noise::{noise_curve, NoiseCurve, NoiseKind};
+use crate::eval::results::{stored_attacks, stored_curve};
+use crate::experiment::report::write_report;
+use crate::experiment::{Experiment, Unit};
+use crate::progress::Progress;
+use crate::runs::lock::{holder, FolderLock, Holder};
+use crate::runs::store::{RunInfo, RunStatus};
+use crate::runs::MetricEvent;
+use crate::train::classifier::train_locked;
+
+/// A step of a unit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// Training its run.
+    Train,
+    /// Its accuracy under one kind of noise.
+    Noise(NoiseKind),
+    /// One of the plan's attacks (its index there).
+    Attack(usize),
+}
+
+/// Where a unit stands, read from its folder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnitState {
+    /// Nothing written yet.
+    NotStarted,
+    /// A process holds its lock now.
+    Running(Holder),
+    /// Some stages are done (the rest are listed).
+    Partial {
+        /// Epochs trained so far.
+        epochs_done: usize,
+        /// Stages left.
+        left: Vec<String>,
+    },
+    /// Every stage done.
+    Done,
+    /// Its training stopped (e.g. a NaN loss): no evaluation follows.
+    Stopped(String),
+}
+
+/// A unit and its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitStatus {
+    /// The unit.
+    pub unit: Unit,
+    /// Its state.
+    pub state: UnitState,
+}
+
+impl UnitStatus {
+    /// One line for `--status` and the window.
+    pub fn describe(&self, epochs: usize) -> String {
+        match &self.state {
+            UnitState::NotStarted => "not started".into(),
+            UnitState::Running(h) => format!("running ({})", h.describe()),
+            UnitState::Partial { epochs_done, left } => {
+                format!("{epochs_done}/{epochs} epochs; to do: {}", left.join(", "))
+            }
+            UnitState::Done => "done".into(),
+            UnitState::Stopped(reason) => format!("stopped: {reason}"),
+        }
+    }
+}
+
+/// Every stage of a unit of `exp`, in order.
+pub fn stages(exp: &Experiment) -> Vec<Stage> {
+    let mut out = vec![Stage::Train];
+    out.extend(exp.plan.noise.kinds.iter().map(|&k| Stage::Noise(k)));
+    out.extend((0..exp.plan.attacks.len()).map(Stage::Attack));
+    out
+}
+
+/// The stage's name in status lines.
+pub fn stage_name(exp: &Experiment, stage: &Stage) -> String {
+    match stage {
+        Stage::Train => "training".into(),
+        Stage::Noise(k) => format!("{} noise", k.name()),
+        Stage::Attack(i) => {
+            let a = &exp.plan.attacks[*i];
+            format!("{} {:?}", a.attack.label(), a.norm)
+        }
+    }
+}
+
+/// The run's stored curve of `kind`, if stored with the plan's levels, samples and seed.
+pub fn plan_curve(exp: &Experiment, dir: &Path, kind: NoiseKind) -> Option<NoiseCurve> {
+    let noise = &exp.plan.noise;
+    stored_curve(dir, kind).filter(|c| {
+        c.levels == noise.levels
+            && c.noise_seed == noise.seed
+            && (noise.samples == 0 || c.samples == noise.samples)
+    })
+}
+
+/// The run's stored attack results made with one of the plan's attack settings.
+pub fn plan_attacks(exp: &Experiment, dir: &Path) -> Vec<AttackResult> {
+    stored_attacks(dir)
+        .into_iter()
+        .filter(|r| exp.plan.attacks.contains(&r.config))
+        .collect()
+}
+
+/// Whether `stage` of the run in `dir` is stored with the plan's settings.
+fn stage_done(exp: &Experiment, dir: &Path, stage: &Stage) -> bool {
+    match stage {
+        Stage::Train => RunInfo::read(dir).is_ok_and(|r| r.status() != RunStatus::Incomplete),
+        Stage::Noise(kind) => plan_curve(exp, dir, *kind).is_some(),
+        Stage::Attack(i) => plan_attacks(exp, dir)
+            .iter()
+            .any(|r| r.config == exp.plan.attacks[*i]),
+    }
+}
+
+/// The state of `unit`.
+pub fn unit_status(exp: &Experiment, unit: &Unit) -> UnitStatus {
+    let dir = exp.unit_dir(unit);
+    let me = Holder::me();
+    let state = match holder(&dir) {
+        Some(h) if h != me && !h.is_dead(&me) => UnitState::Running(h),
+        _ => match RunInfo::read(&dir) {
+            Err(_) => UnitState::NotStarted,
+            Ok(run) => match run.status() {
+                RunStatus::Stopped(reason) => UnitState::Stopped(reason),
+                _ => {
+                    let left: Vec<String> = stages(exp)
+                        .iter()
+                        .filter(|s| !stage_done(exp, &dir, s))
+                        .map(|s| stage_name(exp, s))
+                        .collect();
+                    if left.is_empty() {
+                        UnitState::Done
+                    } else {
+                        let epochs_done = run
+                            .events
+                            .iter()
+                            .filter(|e| matches!(e, MetricEvent::Epoch { .. }))
+                            .count();
+                        UnitState::Partial { epochs_done, left }
+                    }
+                }
+            },
+        },
+    };
+    UnitStatus {
+        unit: unit.clone(),
+        state,
+    }
+}
+
+/// Cancels the stages that cannot checkpoint mid-way when a pause is requested (they are
+/// redone from their start).
+struct PauseStops<'a>(&'a dyn Progress);
+
+impl Progress for PauseStops<'_> {
+    fn stage(&self, name: &str, total: u64) {
+        self.0.stage(name, total)
+    }
+    fn advance(&self, n: u64) {
+        self.0.advance(n)
+    }
+    fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled() || self.0.pause_requested()
+    }
+    fn pause_requested(&self) -> bool {
+        self.0.pause_requested()
+    }
+}
+
+/// Runs every stage of `unit` that is not done; `on_stage` hears each as it starts. Returns
+/// the unit's state at the end (`Done`, or `Stopped` when its training stopped).
+pub fn run_unit(
+    exp: &Experiment,
+    unit: &Unit,
+    device: &Device,
+    progress: &dyn Progress,
+    on_stage: &mut dyn FnMut(&str),
+) -> Result<UnitState> {
+    let dir = exp.unit_dir(unit);
+    let lock = FolderLock::acquire(&dir)?;
+    let plan = &exp.plan;
+    for stage in stages(exp) {
+        if stage_done(exp, &dir, &stage) {
+            continue;
+        }
+        on_stage(&stage_name(exp, &stage));
+        let guarded = PauseStops(progress);
+        let result = match &stage {
+            Stage::Train => {
+                let run = train_locked(&dir, &unit.config, device, progress, &lock);
+                match run {
+                    Ok(run) => {
+                        if let RunStatus::Stopped(reason) = run.status() {
+                            return Ok(UnitState::Stopped(reason));
+                        }
+                        Ok(())
+                    }
+                    Err(e @ Error::Analysis { .. }) => {
+                        // A NaN loss: the run records why; the unit stops there.
+                        return Ok(UnitState::Stopped(e.to_string()));
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Stage::Noise(kind) => noise_curve(
+                &dir,
+                *kind,
+                &plan.noise.levels,
+                plan.noise.samples,
+                plan.noise.seed,
+                device,
+                &guarded,
+                &mut |_, _| {},
+            )
+            .map(|_| ()),
+            Stage::Attack(i) => {
+                attack_run(&dir, &plan.attacks[*i], device, &guarded, &mut |_| {}).map(|_| ())
+            }
+        };
+        match result {
+            Err(Error::Cancelled) if progress.pause_requested() => {
+                return Err(Error::Paused(format!(
+                    "{}: {} stopped, to be redone",
+                    dir.display(),
+                    stage_name(exp, &stage)
+                )))
+            }
+            other => other?,
+        }
+    }
+    Ok(UnitState::Done)
+}
+
+/// The status of every unit.
+pub fn statuses(exp: &Experiment) -> Vec<UnitStatus> {
+    exp.units().iter().map(|u| unit_status(exp, u)).collect()
+}
+
+/// Runs every unit in order, skipping those another process holds, and rebuilds the report
+/// after each; `on_event` hears each unit's stages and its end. A pause stops at once with
+/// `Err(Paused)`; other errors are kept per unit and the rest go on.
+pub fn run_all(
+    exp: &Experiment,
+    device: &Device,
+    progress: &dyn Progress,
+    on_event: &mut dyn FnMut(&Unit, &str),
+) -> Result<Vec<(Unit, Result<UnitState>)>> {
+    let mut out = Vec::new();
+    for unit in exp.units() {
+        progress.check()?;
+        let status = unit_status(exp, &unit);
+        let result = match status.state {
+            UnitState::Done | UnitState::Stopped(_) => Ok(status.state),
+            UnitState::Running(h) => Err(Error::file(
+                exp.unit_dir(&unit).display(),
+                format!("in use by {}, skipped", h.describe()),
+            )),
+            _ => run_unit(exp, &unit, device, progress, &mut |stage| {
+                on_event(&unit, stage)
+            }),
+        };
+        match result {
+            Err(e @ (Error::Paused(_) | Error::Cancelled)) => return Err(e),
+            r => {
+                let words = match &r {
+                    Ok(state) => UnitStatus {
+                        unit: unit.clone(),
+                        state: state.clone(),
+                    }
+                    .describe(exp.plan.training.epochs),
+                    Err(e) => format!("failed: {e}"),
+                };
+                on_event(&unit, &words);
+                out.push((unit, r));
+                write_report(exp)?;
+            }
+        }
+    }
+    Ok(out)
+}
