@@ -3,28 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use neureg::data::npy::{read_f32, read_i64};
 use neureg::data::{load_scan, LoadOptions, Scan};
 use neureg::progress::Silent;
 
-fn neureg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neureg"))
-        .args(args)
-        .output()
-        .expect("running neureg")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = neureg(args);
-    assert!(
-        out.status.success(),
-        "neureg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::{neureg, ok};
 
 fn synth(dir: &Path) -> Vec<PathBuf> {
     let out = dir.join("scans");

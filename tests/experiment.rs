@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use neureg::experiment::unit::{statuses, UnitState};
@@ -13,22 +13,7 @@ use neureg::experiment::Experiment;
 use neureg::runs::store::RunInfo;
 use neureg::runs::{MetricEvent, RunStatus};
 
-fn neureg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neureg"))
-        .args(args)
-        .output()
-        .expect("running neureg")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = neureg(args);
-    assert!(
-        out.status.success(),
-        "neureg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{neureg, ok};
 
 /// Steps logged by a run, in order.
 fn logged_steps(dir: &Path) -> Vec<u64> {

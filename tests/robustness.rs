@@ -336,8 +336,16 @@ fn noise_curves_and_attacks_on_a_trained_run() {
             norm,
             samples: 8,
             batch: 8,
-            rounds: 3,
-            steps: 20,
+            // With 20 steps, C&W (3 constants) and FMN L0 broke only 4 of 8 of this machine's
+            // weights (rounding differs between CPUs): they get what users get (C&W 9 rounds of
+            // 100 steps, FMN and DDN 100 steps); Brendel & Bethge, 1000 by default, refines
+            // from a starting point and keeps 20.
+            rounds: if attack == AttackName::Cw { 9 } else { 3 },
+            steps: if attack == AttackName::BrendelBethge {
+                20
+            } else {
+                0
+            },
             seed: 0,
         };
         let mut checked = 0;

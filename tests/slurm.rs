@@ -17,18 +17,7 @@ use neureg::experiment::Experiment;
 use neureg::runs::store::RunInfo;
 use neureg::runs::MetricEvent;
 
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::run;
 
 /// The events of a run folder (none yet: empty).
 fn events(dir: &Path) -> Vec<MetricEvent> {

@@ -1,6 +1,8 @@
 //! The window driven headless with egui_kittest: loading, tabs, hover
 //! read-out, pinning, bad paths, removing a scan.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
@@ -25,7 +27,12 @@ fn harness(paths: Vec<PathBuf>) -> Harness<'static, NeuregApp> {
 
 /// Steps the window until its jobs are done (they run on worker threads).
 fn settle(h: &mut Harness<'static, NeuregApp>) {
-    for _ in 0..2000 {
+    settle_within(h, 2000)
+}
+
+/// [`settle`] for jobs of up to `steps` x 10 ms.
+fn settle_within(h: &mut Harness<'static, NeuregApp>, steps: usize) {
+    for _ in 0..steps {
         h.step();
         if !h.state().is_busy() {
             h.run_steps(3);
@@ -348,4 +355,68 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     assert!(run.join("results/budget_ddn_l2.json").is_file());
     h.run_steps(2);
     h.get_by_label_contains("Median distance against the iteration budget");
+}
+
+#[test]
+fn experiment_tab_runs_a_plan_pauses_resumes_and_shows_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = common::tiny_plan(dir.path(), 96, 2);
+    let mut h = harness(vec![]);
+    h.get_by_label("Experiment").click();
+    h.run_steps(2);
+    {
+        let v = &mut h.state_mut().experiment_view;
+        v.source = plan.display().to_string();
+        v.folder = dir.path().join("exp").display().to_string();
+    }
+    h.get_by_label("Open").click();
+    h.run_steps(3);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    h.get_by_label_contains("tiny in");
+    h.get_by_label("none-a0-seed0");
+    h.get_by_label_contains("0 of 6 units done");
+
+    // Start, pause while the first unit trains, start again.
+    h.get_by_label("Start").click();
+    let first = dir.path().join("exp/runs/none-a0-seed0/metrics.jsonl");
+    for _ in 0..6000 {
+        h.step();
+        if std::fs::read_to_string(&first).is_ok_and(|t| t.contains("\"step\"")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    h.get_by_label("Pause").click();
+    settle(&mut h);
+    assert!(
+        h.state().notices.iter().any(|n| n.starts_with("paused:")),
+        "{:?} {:?}",
+        h.state().notices,
+        h.state().errors
+    );
+    h.run_steps(2);
+    h.get_by_label("Start").click();
+    settle_within(&mut h, 60_000);
+    // Let the once-a-second refresh read the finished report.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    h.run_steps(3);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    h.get_by_label_contains("6 of 6 units done");
+    h.get_by_label_contains("All 6 units are done.");
+    h.get_by_label("Fig. 4: accuracy under gaussian noise.");
+    let steps: Vec<u64> =
+        neureg::runs::store::RunInfo::read(&dir.path().join("exp/runs/none-a0-seed0"))
+            .unwrap()
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                neureg::runs::MetricEvent::Step { step, .. } => Some(*step),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(
+        steps,
+        vec![2, 4, 6, 8, 10, 12],
+        "no line lost or repeated by the pause"
+    );
 }

@@ -95,7 +95,10 @@ pub struct Unit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
     /// None, Neural (model), Neural (data) and Shuffle x 3 seeds on the shipped samples, sized
-    /// for a lecture on a 2-core laptop.
+    /// for a lecture on a 2-core laptop: a 1/8-width ResNet18 (8 channels in the first stage)
+    /// on 2000 Fashion-MNIST images for 3 epochs at strength 20, evaluated on 1000 test
+    /// images (Gaussian noise) and 50 (FMN L2). At width 0.25 a regularised unit took 5.2
+    /// minutes here, the whole preset about 55.
     Lecture,
     /// The paper's scale: grayscale CIFAR-10 (give `training.data`), ResNet18 at full width, 40
     /// epochs, the paper's schedule, 1000 attack samples, 5 seeds.
@@ -136,6 +139,7 @@ impl Plan {
                 training: RunConfig {
                     train_limit: 2000,
                     test_limit: 1000,
+                    width: 0.125,
                     epochs: 3,
                     ..training
                 },

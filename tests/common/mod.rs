@@ -1,6 +1,36 @@
-//! What the experiment tests share: a tiny plan on the shipped samples.
+//! What the integration tests share: running the binary and other programs, and a tiny
+//! experiment plan on the shipped samples. Each test crate uses a part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `neureg` binary.
+pub fn neureg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neureg"))
+        .args(args)
+        .output()
+        .expect("running neureg")
+}
+
+/// Runs `program`, asserts that it succeeded and returns its standard output.
+pub fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `neureg`, asserts that it succeeded and returns its standard output.
+pub fn ok(args: &[&str]) -> String {
+    run(env!("CARGO_BIN_EXE_neureg"), args)
+}
 
 /// The project folder.
 pub fn root() -> PathBuf {
