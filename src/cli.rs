@@ -13,7 +13,7 @@ use crate::data::{load_scan, LoadOptions, Scan, Tier};
 use crate::eval::minimal::{attack_run, budget_curve, AttackConfig};
 use crate::eval::noise::{default_levels, noise_curve, save_noisy_images, summarise, NoiseKind};
 use crate::eval::results::{robustness_score, stored_attacks};
-use crate::experiment::report::write_report;
+use crate::experiment::report::{write_report, Report};
 use crate::experiment::slurm::{submit, write_array, SlurmOptions, PAUSED_EXIT};
 use crate::experiment::unit::{run_all, run_unit, statuses};
 use crate::experiment::{Experiment, Plan, Preset};
@@ -635,7 +635,7 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             if status {
                 print_status(&exp);
             } else if report {
-                print_report(&exp)?;
+                print_report(&exp, &write_report(&exp)?);
             } else if slurm {
                 let binary = std::env::current_exe().context("locating the neureg binary")?;
                 let extra: Vec<String> = device_arguments(device);
@@ -651,7 +651,7 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                 }
             } else {
                 let progress = Interruptible::new()?;
-                let result = match unit {
+                let report = match unit {
                     Some(k) => {
                         let u = exp.unit(k)?;
                         eprintln!("unit {k}: {}", u.name);
@@ -659,21 +659,20 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                             eprintln!("unit {k} ({}): {stage}", u.name)
                         })
                         .map(|state| eprintln!("unit {k} ({}): {state:?}", u.name))
+                        .and_then(|()| write_report(&exp))
                     }
                     None => run_all(&exp, device, &progress, &mut |u, what| {
                         eprintln!("unit {} ({}): {what}", u.index, u.name)
-                    })
-                    .map(|_| ()),
+                    }),
                 };
-                match result {
+                match report {
                     Err(crate::Error::Paused(why)) => {
                         eprintln!("paused: {why}; run the same command again to resume");
                         drop(progress);
                         std::process::exit(PAUSED_EXIT);
                     }
-                    other => other?,
+                    other => print_report(&exp, &other?),
                 }
-                print_report(&exp)?;
             }
         }
         Command::Variability { scans, json } => {
@@ -751,14 +750,12 @@ fn print_status(exp: &Experiment) {
     }
 }
 
-/// Writes the report and prints its opening lines.
-fn print_report(exp: &Experiment) -> anyhow::Result<()> {
-    let report = write_report(exp)?;
+/// Prints a report's opening lines and where it is.
+fn print_report(exp: &Experiment, report: &Report) {
     for line in &report.summary {
         println!("{line}");
     }
     println!("{}", exp.report_dir().join("report.md").display());
-    Ok(())
 }
 
 /// Progress on standard error that a cluster's USR1 or a TERM asks to pause (Slurm may send

@@ -115,7 +115,7 @@ impl Frame {
     }
 }
 
-/// The canvas: an image, the font and a coverage buffer for anti-aliased lines.
+/// The canvas: an image and the font its text is drawn in.
 struct Canvas<'f> {
     img: RgbaImage,
     font: FontRef<'f>,

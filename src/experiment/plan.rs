@@ -85,6 +85,8 @@ pub struct Plan {
 pub struct Unit {
     /// Its number (the Slurm array index).
     pub index: usize,
+    /// The index of its condition in the plan.
+    pub condition: usize,
     /// Its run folder's name.
     pub name: String,
     /// The run's configuration.
@@ -339,7 +341,7 @@ impl Plan {
     pub fn units(&self) -> Vec<Unit> {
         let mut units = Vec::new();
         for &seed in &self.seeds {
-            for c in &self.conditions {
+            for (condition, c) in self.conditions.iter().enumerate() {
                 let strengths = if c.condition == Condition::None {
                     vec![0.0]
                 } else {
@@ -360,6 +362,7 @@ impl Plan {
                     };
                     units.push(Unit {
                         index: units.len(),
+                        condition,
                         name,
                         config,
                     });

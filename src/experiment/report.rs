@@ -22,7 +22,7 @@ use crate::eval::minimal::{median, AttackResult};
 use crate::eval::noise::{NoiseCurve, NoiseKind};
 use crate::eval::results::best_distances;
 use crate::experiment::figures::{palette, render, Chart, Mark, Series};
-use crate::experiment::unit::{plan_attacks, plan_curve, unit_status, UnitState};
+use crate::experiment::unit::{plan_attacks, plan_curve, state_of, UnitState, UnitStatus};
 use crate::experiment::Experiment;
 use crate::runs::config::Condition;
 use crate::runs::lock::FolderLock;
@@ -173,18 +173,7 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
     // Groups: (condition index, strength) in plan order.
     let mut groups: Vec<(usize, f64)> = Vec::new();
     let units = exp.units();
-    let group_of = |u: &crate::experiment::Unit| -> (usize, f64) {
-        let c = plan
-            .conditions
-            .iter()
-            .position(|c| {
-                c.condition == u.config.condition
-                    && c.target == u.config.target
-                    && (c.condition == Condition::None || c.strengths.contains(&u.config.strength))
-            })
-            .unwrap_or(0);
-        (c, u.config.strength)
-    };
+    let group_of = |u: &crate::experiment::Unit| (u.condition, u.config.strength);
     for u in &units {
         let g = group_of(u);
         if !groups.contains(&g) {
@@ -209,10 +198,13 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
     let mut data: Vec<UnitData> = Vec::new();
     let mut done = 0;
     for u in &units {
-        let status = unit_status(exp, u);
         let dir = exp.unit_dir(u);
         let group = groups.iter().position(|g| *g == group_of(u)).unwrap_or(0);
         let run = RunInfo::read(&dir).ok();
+        let status = UnitStatus {
+            unit: u.clone(),
+            state: state_of(exp, &dir, run.as_ref()),
+        };
         let finished = run
             .as_ref()
             .filter(|r| r.status() == RunStatus::Finished)
@@ -354,12 +346,7 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
     }
 
     // Minimal perturbations.
-    let mut norms: Vec<Norm> = Vec::new();
-    for a in &plan.attacks {
-        if !norms.contains(&a.norm) {
-            norms.push(a.norm);
-        }
-    }
+    let norms = distinct_norms(plan.attacks.iter().map(|x| x.norm));
     let mut perturbations = Vec::new();
     for &norm in &norms {
         let attacks: Vec<String> = plan
@@ -417,6 +404,17 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
     };
     report.summary = summary(&report);
     Ok(report)
+}
+
+/// The norms in `norms`, each once, in the order they first come.
+fn distinct_norms(norms: impl Iterator<Item = Norm>) -> Vec<Norm> {
+    let mut out: Vec<Norm> = Vec::new();
+    for n in norms {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
 }
 
 /// "0.41 ± 0.08".
@@ -540,12 +538,7 @@ fn summary(r: &Report) -> Vec<String> {
             ));
         }
     }
-    let mut norms: Vec<Norm> = Vec::new();
-    for p in &r.perturbations {
-        if !norms.contains(&p.norm) {
-            norms.push(p.norm);
-        }
-    }
+    let norms = distinct_norms(r.perturbations.iter().map(|x| x.norm));
     for norm in norms {
         let rows: Vec<&PerturbationRow> =
             r.perturbations.iter().filter(|p| p.norm == norm).collect();
@@ -867,12 +860,7 @@ fn write_figures(dir: &Path, r: &Report) -> Result<Vec<(String, String)>> {
             ));
         }
     }
-    let mut norms: Vec<Norm> = Vec::new();
-    for p in &r.perturbations {
-        if !norms.contains(&p.norm) {
-            norms.push(p.norm);
-        }
-    }
+    let norms = distinct_norms(r.perturbations.iter().map(|x| x.norm));
     for norm in norms {
         let rows: Vec<&PerturbationRow> =
             r.perturbations.iter().filter(|p| p.norm == norm).collect();

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::eval::minimal::{attack_run, AttackResult};
 use crate::eval::noise::{noise_curve, NoiseCurve, NoiseKind};
 use crate::eval::results::{stored_attacks, stored_curve};
-use crate::experiment::report::write_report;
+use crate::experiment::report::{write_report, Report};
 use crate::experiment::{Experiment, Unit};
 use crate::progress::Progress;
 use crate::runs::lock::{holder, FolderLock, Holder};
@@ -112,10 +112,11 @@ pub fn plan_attacks(exp: &Experiment, dir: &Path) -> Vec<AttackResult> {
         .collect()
 }
 
-/// Whether `stage` of the run in `dir` is stored with the plan's settings.
-fn stage_done(exp: &Experiment, dir: &Path, stage: &Stage) -> bool {
+/// Whether `stage` of the run in `dir` is stored with the plan's settings; `trained`: whether
+/// its training has ended (finished or stopped), as its metrics say.
+fn stage_done(exp: &Experiment, dir: &Path, stage: &Stage, trained: bool) -> bool {
     match stage {
-        Stage::Train => RunInfo::read(dir).is_ok_and(|r| r.status() != RunStatus::Incomplete),
+        Stage::Train => trained,
         Stage::Noise(kind) => plan_curve(exp, dir, *kind).is_some(),
         Stage::Attack(i) => plan_attacks(exp, dir)
             .iter()
@@ -126,37 +127,40 @@ fn stage_done(exp: &Experiment, dir: &Path, stage: &Stage) -> bool {
 /// The state of `unit`.
 pub fn unit_status(exp: &Experiment, unit: &Unit) -> UnitStatus {
     let dir = exp.unit_dir(unit);
-    let me = Holder::me();
-    let state = match holder(&dir) {
-        Some(h) if h != me && !h.is_dead(&me) => UnitState::Running(h),
-        _ => match RunInfo::read(&dir) {
-            Err(_) => UnitState::NotStarted,
-            Ok(run) => match run.status() {
-                RunStatus::Stopped(reason) => UnitState::Stopped(reason),
-                _ => {
-                    let left: Vec<String> = stages(exp)
-                        .iter()
-                        .filter(|s| !stage_done(exp, &dir, s))
-                        .map(|s| stage_name(exp, s))
-                        .collect();
-                    if left.is_empty() {
-                        UnitState::Done
-                    } else {
-                        let epochs_done = run
-                            .events
-                            .iter()
-                            .filter(|e| matches!(e, MetricEvent::Epoch { .. }))
-                            .count();
-                        UnitState::Partial { epochs_done, left }
-                    }
-                }
-            },
-        },
-    };
     UnitStatus {
         unit: unit.clone(),
-        state,
+        state: state_of(exp, &dir, RunInfo::read(&dir).ok().as_ref()),
     }
+}
+
+/// The state of the unit in `dir` whose run reads as `run` (None: nothing readable yet).
+pub fn state_of(exp: &Experiment, dir: &Path, run: Option<&RunInfo>) -> UnitState {
+    let me = Holder::me();
+    if let Some(h) = holder(dir).filter(|h| *h != me && !h.is_dead(&me)) {
+        return UnitState::Running(h);
+    }
+    let Some(run) = run else {
+        return UnitState::NotStarted;
+    };
+    let status = run.status();
+    if let RunStatus::Stopped(reason) = status {
+        return UnitState::Stopped(reason);
+    }
+    let trained = status != RunStatus::Incomplete;
+    let left: Vec<String> = stages(exp)
+        .iter()
+        .filter(|s| !stage_done(exp, dir, s, trained))
+        .map(|s| stage_name(exp, s))
+        .collect();
+    if left.is_empty() {
+        return UnitState::Done;
+    }
+    let epochs_done = run
+        .events
+        .iter()
+        .filter(|e| matches!(e, MetricEvent::Epoch { .. }))
+        .count();
+    UnitState::Partial { epochs_done, left }
 }
 
 /// Cancels the stages that cannot checkpoint mid-way when a pause is requested (they are
@@ -190,8 +194,10 @@ pub fn run_unit(
     let dir = exp.unit_dir(unit);
     let lock = FolderLock::acquire(&dir)?;
     let plan = &exp.plan;
+    // Training ends before the evaluation stages start, so its state is read once.
+    let trained = RunInfo::read(&dir).is_ok_and(|r| r.status() != RunStatus::Incomplete);
     for stage in stages(exp) {
-        if stage_done(exp, &dir, &stage) {
+        if stage_done(exp, &dir, &stage, trained) {
             continue;
         }
         on_stage(&stage_name(exp, &stage));
@@ -247,45 +253,47 @@ pub fn statuses(exp: &Experiment) -> Vec<UnitStatus> {
     exp.units().iter().map(|u| unit_status(exp, u)).collect()
 }
 
-/// Runs every unit in order, skipping those another process holds, and rebuilds the report
-/// after each; `on_event` hears each unit's stages and its end. A pause stops at once with
-/// `Err(Paused)`; other errors are kept per unit and the rest go on.
+/// Runs every unit in order, skipping those done and those another process holds, and
+/// rebuilds the report after each unit that ran; `on_event` hears each unit's stages and its
+/// end. Returns the report as it stands at the end. A pause stops at once with `Err(Paused)`;
+/// other errors are reported per unit and the rest go on.
 pub fn run_all(
     exp: &Experiment,
     device: &Device,
     progress: &dyn Progress,
     on_event: &mut dyn FnMut(&Unit, &str),
-) -> Result<Vec<(Unit, Result<UnitState>)>> {
-    let mut out = Vec::new();
+) -> Result<Report> {
+    let mut report = None;
     for unit in exp.units() {
         progress.check()?;
         let status = unit_status(exp, &unit);
-        let result = match status.state {
-            UnitState::Done | UnitState::Stopped(_) => Ok(status.state),
-            UnitState::Running(h) => Err(Error::file(
-                exp.unit_dir(&unit).display(),
-                format!("in use by {}, skipped", h.describe()),
-            )),
+        let result = match &status.state {
+            UnitState::Done | UnitState::Stopped(_) => {
+                on_event(&unit, &status.describe(exp.plan.training.epochs));
+                continue;
+            }
+            UnitState::Running(h) => {
+                on_event(&unit, &format!("in use by {}, skipped", h.describe()));
+                continue;
+            }
             _ => run_unit(exp, &unit, device, progress, &mut |stage| {
                 on_event(&unit, stage)
             }),
         };
-        match result {
+        let words = match result {
             Err(e @ (Error::Paused(_) | Error::Cancelled)) => return Err(e),
-            r => {
-                let words = match &r {
-                    Ok(state) => UnitStatus {
-                        unit: unit.clone(),
-                        state: state.clone(),
-                    }
-                    .describe(exp.plan.training.epochs),
-                    Err(e) => format!("failed: {e}"),
-                };
-                on_event(&unit, &words);
-                out.push((unit, r));
-                write_report(exp)?;
+            Ok(state) => UnitStatus {
+                unit: unit.clone(),
+                state,
             }
-        }
+            .describe(exp.plan.training.epochs),
+            Err(e) => format!("failed: {e}"),
+        };
+        on_event(&unit, &words);
+        report = Some(write_report(exp)?);
     }
-    Ok(out)
+    match report {
+        Some(r) => Ok(r),
+        None => write_report(exp),
+    }
 }
