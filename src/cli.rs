@@ -659,19 +659,27 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
                             eprintln!("unit {k} ({}): {stage}", u.name)
                         })
                         .map(|state| eprintln!("unit {k} ({}): {state:?}", u.name))
-                        .and_then(|()| write_report(&exp))
+                        .and_then(|()| Ok((write_report(&exp)?, Vec::new())))
                     }
                     None => run_all(&exp, device, &progress, &mut |u, what| {
                         eprintln!("unit {} ({}): {what}", u.index, u.name)
                     }),
                 };
-                match report {
+                let (report, failed) = match report {
                     Err(crate::Error::Paused(why)) => {
                         eprintln!("paused: {why}; run the same command again to resume");
                         drop(progress);
                         std::process::exit(PAUSED_EXIT);
                     }
-                    other => print_report(&exp, &other?),
+                    other => other?,
+                };
+                print_report(&exp, &report);
+                if !failed.is_empty() {
+                    let why: Vec<String> = failed
+                        .iter()
+                        .map(|(u, e)| format!("{}: {e}", u.name))
+                        .collect();
+                    anyhow::bail!("{} units failed: {}", failed.len(), why.join("; "));
                 }
             }
         }

@@ -293,4 +293,28 @@ fn bad_plans_and_folders_are_clear_errors() {
     )
     .into_owned();
     assert!(e.contains("no setting \"training.epoch\""), "{e}");
+    // A unit that cannot run fails the command, naming it and why, after the report is written.
+    std::fs::write(
+        &plan,
+        format!(
+            "[training]\ndata = \"{}\"\ntrain_limit = 32\ntest_limit = 8\nwidth = 0.0625\n\
+             epochs = 1\nbatch = 16\n[[conditions]]\ncondition = \"custom\"\n\
+             target = \"missing.npy\"\n[noise]\nlevels = [0.0]\nsamples = 8\n",
+            common::root().join("sample_data/fashion-mnist").display()
+        ),
+    )
+    .unwrap();
+    let out = neureg(&[
+        "experiment",
+        plan.to_str().unwrap(),
+        "--out",
+        dir.path().join("e").to_str().unwrap(),
+    ]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{e}");
+    assert!(
+        e.contains("1 units failed: custom-a20-seed0") && e.contains("missing.npy"),
+        "{e}"
+    );
+    assert!(dir.path().join("e/report/report.md").is_file());
 }

@@ -255,15 +255,16 @@ pub fn statuses(exp: &Experiment) -> Vec<UnitStatus> {
 
 /// Runs every unit in order, skipping those done and those another process holds, and
 /// rebuilds the report after each unit that ran; `on_event` hears each unit's stages and its
-/// end. Returns the report as it stands at the end. A pause stops at once with `Err(Paused)`;
-/// other errors are reported per unit and the rest go on.
+/// end. Returns the report as it stands at the end and the units that failed, with why. A pause
+/// stops at once with `Err(Paused)`; other errors are kept per unit and the rest go on.
 pub fn run_all(
     exp: &Experiment,
     device: &Device,
     progress: &dyn Progress,
     on_event: &mut dyn FnMut(&Unit, &str),
-) -> Result<Report> {
+) -> Result<(Report, Vec<(Unit, Error)>)> {
     let mut report = None;
+    let mut failed = Vec::new();
     for unit in exp.units() {
         progress.check()?;
         let status = unit_status(exp, &unit);
@@ -287,13 +288,18 @@ pub fn run_all(
                 state,
             }
             .describe(exp.plan.training.epochs),
-            Err(e) => format!("failed: {e}"),
+            Err(e) => {
+                let words = format!("failed: {e}");
+                failed.push((unit.clone(), e));
+                words
+            }
         };
         on_event(&unit, &words);
         report = Some(write_report(exp)?);
     }
-    match report {
-        Some(r) => Ok(r),
-        None => write_report(exp),
-    }
+    let report = match report {
+        Some(r) => r,
+        None => write_report(exp)?,
+    };
+    Ok((report, failed))
 }
