@@ -205,7 +205,7 @@ fn compare_with_foolbox(samples: usize) -> neureg::Result<()> {
                     d.iter().map(|d| d.unwrap_or(f32::INFINITY)).collect()
                 };
                 println!(
-                    "  {label:<22} median neureg {} foolbox {}; seconds neureg {ours_s:.1} foolbox {theirs_s:.1} (foolbox / neureg {:.2}); logits differ by {gap:.1e}",
+                    "  {label:<22} median neureg {} foolbox {}; seconds neureg {ours_s:.1} foolbox {theirs_s:.1} (relative speed {:.2}); logits differ by {gap:.1e}",
                     show(ours.median),
                     show(median(&inf(&theirs))),
                     theirs_s / ours_s
@@ -226,8 +226,8 @@ fn main() {
             format!("ResNet18 width {width}, batch {batch}: attack gradient steps per second");
         match (neureg(width, batch, steps), torch(width, batch, steps)) {
             (Ok(ours), Some(theirs)) => println!(
-                "{label}: neureg {ours:.2}, PyTorch {theirs:.2}, PyTorch / neureg {:.2}",
-                theirs / ours
+                "{label}: neureg {ours:.2}, PyTorch {theirs:.2}, relative {:.2}",
+                ours / theirs
             ),
             (Ok(ours), None) => println!("{label}: neureg {ours:.2} (PyTorch not found)"),
             (Err(e), _) => println!("{label}: neureg failed: {e}"),

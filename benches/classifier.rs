@@ -3,7 +3,8 @@
 //! the similarity loss (a second batch of 64 scan-sized 36 x 64 images, five
 //! taps), and inference; the same network and step in PyTorch
 //! (`scripts/resnet_torch.py`) in the same run when python3 with torch is
-//! present. Prints figures; never fails.
+//! present. Relative speed = neureg's rate / PyTorch's (1.0 = as fast). Prints figures; never
+//! fails.
 //!
 //! Run: `cargo bench --bench classifier`
 
@@ -108,9 +109,9 @@ fn main() {
                 Some(r) => {
                     let r = [r.0, r.1, r.2][k];
                     println!(
-                        "  {name:<24} neureg {:>8.1}   PyTorch {r:>8.1}   PyTorch / neureg {:.2}",
+                        "  {name:<24} neureg {:>8.1}   PyTorch {r:>8.1}   relative {:.2}",
                         ours[k],
-                        r / ours[k]
+                        ours[k] / r
                     );
                 }
                 None => println!("  {name:<24} neureg {:>8.1}   (PyTorch not found)", ours[k]),

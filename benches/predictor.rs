@@ -124,12 +124,12 @@ fn main() {
         );
         match torch(5000, neurons, batch, steps) {
             Some(t) => println!(
-                "  PyTorch: epoch {:8.2} s ({:.3} s per step), predicting 5000 images {:6.2} s; neureg / PyTorch: epoch {:.2}, prediction {:.2}",
+                "  PyTorch: epoch {:8.2} s ({:.3} s per step), predicting 5000 images {:6.2} s; relative speed: epoch {:.2}, prediction {:.2}",
                 t.0 * epoch_steps,
                 t.0,
                 t.1,
-                ours.0 / t.0,
-                ours.1 / t.1
+                t.0 / ours.0,
+                t.1 / ours.1
             ),
             None => println!("  PyTorch: not available (pip install torch)"),
         }

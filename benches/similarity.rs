@@ -107,12 +107,12 @@ fn main() {
     match numpy_times(&dir, repeats) {
         Some((n_oracle, n_single)) => {
             println!(
-                "numpy  oracle similarity: {n_oracle:.3} s -> neureg/numpy time ratio {:.2}",
-                t_oracle / n_oracle
+                "numpy  oracle similarity: {n_oracle:.3} s -> relative speed (numpy's time / neureg's) {:.2}",
+                n_oracle / t_oracle
             );
             println!(
-                "numpy  similarity matrix: {n_single:.3} s -> neureg/numpy time ratio {:.2}",
-                t_single / n_single
+                "numpy  similarity matrix: {n_single:.3} s -> relative speed (numpy's time / neureg's) {:.2}",
+                n_single / t_single
             );
         }
         None => {

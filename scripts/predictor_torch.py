@@ -22,6 +22,7 @@ Used by benches/predictor.rs (timing) and to check that a fit's quality is the m
 not neureg's implementation.
 """
 import argparse
+import os
 import io
 import time
 import zipfile
@@ -154,7 +155,8 @@ def bench(images, neurons, batch, steps, channels=16):
 def main():
     import sys
     if len(sys.argv) > 1 and sys.argv[1] == "--bench":
-        torch.set_num_threads(2)
+        # The same threads as neureg's benches: RAYON_NUM_THREADS, default all cores.
+        torch.set_num_threads(int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count())))
         bench(*map(int, sys.argv[2:6]))
         return
     p = argparse.ArgumentParser()

@@ -14,6 +14,7 @@ prints the attack gradient steps per second (evaluation mode, the gradient of
 the cross-entropy with respect to a batch of BATCH images). Used by
 benches/attacks.rs.
 """
+import os
 import sys
 import time
 
@@ -144,6 +145,8 @@ def attack_steps(width, batch, steps):
 
 
 if __name__ == "__main__":
+    # The same threads as neureg's benches: RAYON_NUM_THREADS, default all cores.
+    torch.set_num_threads(int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count())))
     if sys.argv[1] == "--attack":
         attack_steps(float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     else:

@@ -135,7 +135,7 @@ pub(crate) mod tests {
     }
 
     /// A batch-norm layer's variables and a function giving their gradients on a fixed input:
-    /// the gradients of its weight and bias carry the graph of the step that made them.
+    /// the gradients of its variables carry the graph of the step that made them.
     pub(crate) fn batch_norm_case() -> (Vec<(String, Var)>, impl Fn() -> GradStore) {
         let varmap = candle_nn::VarMap::new();
         let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu);
@@ -145,11 +145,15 @@ pub(crate) mod tests {
             .unwrap()
             .reshape((2, 1, 1, 2))
             .unwrap();
+        // The squared weights' gradient (2 w) is made from the variables, so it is tracked.
+        let tensors: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().clone()).collect();
         let grads = move || {
             let y = bn.forward_t(&input, true).unwrap();
-            ((y + &input).unwrap().sqr().unwrap().sum_all().unwrap())
-                .backward()
-                .unwrap()
+            let mut loss = (y + &input).unwrap().sqr().unwrap().sum_all().unwrap();
+            for t in &tensors {
+                loss = (loss + t.sqr().unwrap().sum_all().unwrap()).unwrap();
+            }
+            loss.backward().unwrap()
         };
         let g = grads();
         assert!(

@@ -11,11 +11,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, Var};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
+use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::nn::conv::{slice, split_batch};
+use crate::nn::cpu::{slice, split_batch};
 
 /// How a forward pass uses and updates the batch-norm statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,29 +80,50 @@ impl BatchNorm2d {
 
     /// Normalises `x` as `mode` says.
     pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
+        self.forward_fused(x, mode, false)
+    }
+
+    /// Normalises `x` as `mode` says and applies a ReLU, in one pass forward and backward.
+    pub fn forward_relu(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
+        self.forward_fused(x, mode, true)
+    }
+
+    fn forward_fused(&self, x: &Tensor, mode: BnMode, relu: bool) -> Result<Tensor> {
         let c = x.dim(1)?;
-        let shape = (1, c, 1, 1);
+        let cpu = x.device().is_cpu() && x.dtype() == candle_core::DType::F32;
         if mode == BnMode::Eval {
             // Evaluation trains nothing: constants, so that backward passes (attacks) skip them.
             let scale =
                 (&self.weight / (self.running_var.as_tensor() + self.eps)?.sqrt()?)?.detach();
             let shift = (&self.bias - (self.running_mean.as_tensor() * &scale)?)?.detach();
-            return Ok(x
+            if cpu {
+                let op = Affine {
+                    scale: scale.to_vec1()?,
+                    shift: shift.to_vec1()?,
+                    relu,
+                };
+                return Ok(x.contiguous()?.apply_op1(op)?);
+            }
+            let shape = (1, c, 1, 1);
+            let y = x
                 .broadcast_mul(&scale.reshape(shape)?)?
-                .broadcast_add(&shift.reshape(shape)?)?);
+                .broadcast_add(&shift.reshape(shape)?)?;
+            return Ok(if relu { y.relu()? } else { y });
         }
         let update = mode == BnMode::Train;
-        if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
-            return self.forward_train_ops(x, update);
+        if !cpu {
+            let y = self.forward_train_ops(x, update)?;
+            return Ok(if relu { y.relu()? } else { y });
         }
         let stats: Arc<Stats> = Arc::default();
         let op = Normalise {
             eps: self.eps,
+            relu,
             stats: stats.clone(),
         };
         let y = x.contiguous()?.apply_op3(&self.weight, &self.bias, op)?;
-        let taken = stats.lock().ok().and_then(|mut s| s.take());
-        if let (true, Some((mean, var))) = (update, taken) {
+        let computed = stats.lock().ok().and_then(|s| s.clone());
+        if let (true, Some((mean, var))) = (update, computed) {
             let n = (x.elem_count() / c) as f32;
             let unbiased: Vec<f32> = var.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect();
             self.update_running(
@@ -143,22 +165,83 @@ impl BatchNorm2d {
     }
 }
 
-/// Per-channel mean and biased variance of contiguous (B, C, H, W) data.
+/// Sums of `a` and of `a * (b - m)` over one plane, with `a` zero where `keep` (the fused
+/// ReLU's output) is not positive: eight f32 lanes, which the compiler vectorises, added up in
+/// f64.
+fn plane_sums(a: &[f32], b: &[f32], m: f32, keep: Option<&[f32]>) -> (f64, f64) {
+    const LANES: usize = 8;
+    let (mut s1, mut s2) = ([0f32; LANES], [0f32; LANES]);
+    let n = a.len() / LANES * LANES;
+    // Separate loops, so that the one without a mask has no select to vectorise around.
+    match keep {
+        None => {
+            for (a, b) in a[..n].chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+                for j in 0..LANES {
+                    s1[j] += a[j];
+                    s2[j] += a[j] * (b[j] - m);
+                }
+            }
+        }
+        Some(k) => {
+            let chunks = a[..n].chunks_exact(LANES).zip(b.chunks_exact(LANES));
+            for ((a, b), k) in chunks.zip(k.chunks_exact(LANES)) {
+                for j in 0..LANES {
+                    let v = if k[j] > 0.0 { a[j] } else { 0.0 };
+                    s1[j] += v;
+                    s2[j] += v * (b[j] - m);
+                }
+            }
+        }
+    }
+    let (mut t1, mut t2) = (0f64, 0f64);
+    for i in n..a.len() {
+        let v = match keep {
+            Some(k) if k[i] <= 0.0 => 0.0,
+            _ => a[i],
+        };
+        t1 += v as f64;
+        t2 += (v * (b[i] - m)) as f64;
+    }
+    let sum = |s: [f32; LANES]| s.iter().map(|&v| v as f64).sum::<f64>();
+    (sum(s1) + t1, sum(s2) + t2)
+}
+
+/// Per-channel sums over the batch of `f(plane of channel ch in sample i, ch)`, channels spread
+/// over the threads.
+fn per_channel(
+    b: usize,
+    c: usize,
+    f: impl Fn(usize, usize) -> (f64, f64) + Sync,
+) -> Vec<(f64, f64)> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            (0..b).fold((0.0, 0.0), |acc, i| {
+                let v = f(i, ch);
+                (acc.0 + v.0, acc.1 + v.1)
+            })
+        })
+        .collect()
+}
+
+/// Per-channel mean and biased variance of contiguous (B, C, H, W) data, in two passes: the
+/// mean, then sum x (x - m) about it, which gives sum (x - m)^2 = sum x (x - m) - m sum (x - m).
 fn channel_stats(x: &[f32], b: usize, c: usize, hw: usize) -> (Vec<f32>, Vec<f32>) {
     let n = (b * hw) as f64;
-    let mut mean = vec![0f32; c];
-    let mut var = vec![0f32; c];
-    for ch in 0..c {
-        let planes = (0..b).map(|i| &x[(i * c + ch) * hw..][..hw]);
-        let m = planes.clone().flatten().map(|&v| v as f64).sum::<f64>() / n;
-        let v = planes
-            .flatten()
-            .map(|&v| (v as f64 - m).powi(2))
-            .sum::<f64>()
-            / n;
-        mean[ch] = m as f32;
-        var[ch] = v as f32;
-    }
+    let plane = |i: usize, ch: usize| &x[(i * c + ch) * hw..][..hw];
+    let mean: Vec<f32> = per_channel(b, c, |i, ch| {
+        plane_sums(plane(i, ch), plane(i, ch), 0.0, None)
+    })
+    .iter()
+    .map(|s| (s.0 / n) as f32)
+    .collect();
+    let var = per_channel(b, c, |i, ch| {
+        plane_sums(plane(i, ch), plane(i, ch), mean[ch], None)
+    })
+    .iter()
+    .zip(&mean)
+    .map(|(s, &m)| ((s.1 - m as f64 * (s.0 - n * m as f64)) / n).max(0.0) as f32)
+    .collect();
     (mean, var)
 }
 
@@ -180,9 +263,26 @@ fn operands<'a>(
     ])
 }
 
-/// The training-mode forward pass: `(x - mean) / sqrt(var + eps) * weight + bias`.
+/// Writes `f(channel, offset of the plane, output plane)` for every plane of (B, C, H*W)
+/// values in `out`, the batch spread over the threads.
+fn map_planes(
+    out: &mut [f32],
+    (b, c, hw): (usize, usize, usize),
+    f: impl Fn(usize, usize, &mut [f32]) + Sync,
+) {
+    split_batch(b, c * hw, out, |first, part| {
+        for (k, plane) in part.chunks_exact_mut(hw).enumerate() {
+            let idx = first * c + k;
+            f(idx % c, idx * hw, plane);
+        }
+    });
+}
+
+/// The training-mode forward pass: `(x - mean) / sqrt(var + eps) * weight + bias`, then a ReLU
+/// when `relu`. Keeps the batch statistics for the running update and the backward pass.
 struct Normalise {
     eps: f64,
+    relu: bool,
     stats: Arc<Stats>,
 }
 
@@ -201,19 +301,16 @@ impl CustomOp3 for Normalise {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (b, c, hw) = dims(l1)?;
-        let [x, w, bias] = operands([(s1, l1), (s2, l2), (s3, l3)], ["input", "weight", "bias"])?;
+        let [x, w, bias] = operands(
+            [(s1, l1), (s2, l2), (s3, l3)],
+            ["batch norm input", "batch norm weight", "batch norm bias"],
+        )?;
         let (mean, var) = channel_stats(x, b, c, hw);
         let scale: Vec<f32> = (0..c)
             .map(|ch| w[ch] / (var[ch] as f64 + self.eps).sqrt() as f32)
             .collect();
         let shift: Vec<f32> = (0..c).map(|ch| bias[ch] - mean[ch] * scale[ch]).collect();
-        let mut y = vec![0f32; x.len()];
-        split_batch(b, c * hw, &mut y, |first, out| {
-            for (k, v) in out.iter_mut().enumerate() {
-                let ch = (k / hw) % c;
-                *v = x[first * c * hw + k] * scale[ch] + shift[ch];
-            }
-        });
+        let y = affine(x, (b, c, hw), &scale, &shift, self.relu);
         if let Ok(mut s) = self.stats.lock() {
             *s = Some((mean, var));
         }
@@ -225,11 +322,21 @@ impl CustomOp3 for Normalise {
         x: &Tensor,
         w: &Tensor,
         _bias: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c) = (x.elem_count(), x.dim(1)?);
-        let packed = x.apply_op3(w, &grad.contiguous()?, Gradients { eps: self.eps })?;
+        let Some((mean, var)) = self.stats.lock().ok().and_then(|s| s.clone()) else {
+            candle_core::bail!("batch norm: backward pass before the forward pass");
+        };
+        let op = Gradients {
+            eps: self.eps,
+            relu: self.relu,
+            weight: w.to_vec1()?,
+            mean,
+            var,
+        };
+        let packed = x.apply_op3_no_bwd(&grad.contiguous()?, res, &op)?;
         let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
         let dw = packed.narrow(0, n, c)?;
         let db = packed.narrow(0, n + c, c)?;
@@ -237,10 +344,38 @@ impl CustomOp3 for Normalise {
     }
 }
 
-/// The backward pass of [`Normalise`] from (x, weight, output gradient): the input, weight and
-/// bias gradients packed into one vector (B*C*H*W + C + C values).
+/// `x * scale + shift` per channel, then a ReLU when `relu`.
+fn affine(
+    x: &[f32],
+    dims: (usize, usize, usize),
+    scale: &[f32],
+    shift: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    map_planes(&mut y, dims, |ch, at, out| {
+        let (a, s) = (scale[ch], shift[ch]);
+        let src = &x[at..][..out.len()];
+        if relu {
+            out.iter_mut()
+                .zip(src)
+                .for_each(|(o, &v)| *o = (v * a + s).max(0.0));
+        } else {
+            out.iter_mut().zip(src).for_each(|(o, &v)| *o = v * a + s);
+        }
+    });
+    y
+}
+
+/// The backward pass of [`Normalise`] from (x, output gradient, output), with the forward
+/// pass's statistics: the input, weight and bias gradients packed into one vector
+/// (B*C*H*W + C + C values).
 struct Gradients {
     eps: f64,
+    relu: bool,
+    weight: Vec<f32>,
+    mean: Vec<f32>,
+    var: Vec<f32>,
 }
 
 impl CustomOp3 for Gradients {
@@ -258,39 +393,55 @@ impl CustomOp3 for Gradients {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (b, c, hw) = dims(l1)?;
-        let [x, w, dy] = operands(
+        let [x, dy, y] = operands(
             [(s1, l1), (s2, l2), (s3, l3)],
-            ["input", "weight", "gradient"],
+            [
+                "batch norm input",
+                "batch norm gradient",
+                "batch norm output",
+            ],
         )?;
-        let (mean, var) = channel_stats(x, b, c, hw);
-        let inv_std: Vec<f64> = var
+        let (w, mean) = (&self.weight, &self.mean);
+        let inv_std: Vec<f64> = self
+            .var
             .iter()
             .map(|&v| 1.0 / (v as f64 + self.eps).sqrt())
             .collect();
-        // db = sum dy, dw = sum dy * xhat, per channel.
-        let mut db = vec![0f64; c];
-        let mut dw = vec![0f64; c];
-        for ch in 0..c {
-            for i in 0..b {
-                let off = (i * c + ch) * hw;
-                for k in 0..hw {
-                    let g = dy[off + k] as f64;
-                    db[ch] += g;
-                    dw[ch] += g * (x[off + k] - mean[ch]) as f64 * inv_std[ch];
-                }
-            }
-        }
-        // dx = w * inv_std / N * (N dy - db - xhat dw).
+        let keep = |at: usize| self.relu.then(|| &y[at..][..hw]);
+        // db = sum dy, dw = sum dy * xhat per channel (dy zero where the ReLU clipped).
+        let sums = per_channel(b, c, |i, ch| {
+            let at = (i * c + ch) * hw;
+            plane_sums(&dy[at..][..hw], &x[at..][..hw], mean[ch], keep(at))
+        });
+        let db: Vec<f64> = sums.iter().map(|s| s.0).collect();
+        let dw: Vec<f64> = sums.iter().zip(&inv_std).map(|(s, i)| s.1 * i).collect();
+        // dx = w inv_std / N (N dy - db - xhat dw) = k1 dy - k0 - k2 (x - mean).
         let count = (b * hw) as f64;
+        let coef: Vec<(f32, f32, f32)> = (0..c)
+            .map(|ch| {
+                let k1 = w[ch] as f64 * inv_std[ch];
+                let k0 = k1 * db[ch] / count;
+                let k2 = k1 * inv_std[ch] * dw[ch] / count;
+                (k1 as f32, k0 as f32, k2 as f32)
+            })
+            .collect();
         let mut out = vec![0f32; x.len() + 2 * c];
         let (dx, rest) = out.split_at_mut(x.len());
-        split_batch(b, c * hw, dx, |first, part| {
-            for (k, v) in part.iter_mut().enumerate() {
-                let idx = first * c * hw + k;
-                let ch = (k / hw) % c;
-                let xhat = (x[idx] - mean[ch]) as f64 * inv_std[ch];
-                let g = count * dy[idx] as f64 - db[ch] - xhat * dw[ch];
-                *v = (w[ch] as f64 * inv_std[ch] / count * g) as f32;
+        map_planes(dx, (b, c, hw), |ch, at, plane| {
+            let (k1, k0, k2, m) = (coef[ch].0, coef[ch].1, coef[ch].2, mean[ch]);
+            let (g, xs) = (&dy[at..][..hw], &x[at..][..hw]);
+            match keep(at) {
+                Some(ys) => {
+                    for i in 0..hw {
+                        let gi = if ys[i] > 0.0 { g[i] } else { 0.0 };
+                        plane[i] = k1 * gi - k0 - k2 * (xs[i] - m);
+                    }
+                }
+                None => {
+                    for i in 0..hw {
+                        plane[i] = k1 * g[i] - k0 - k2 * (xs[i] - m);
+                    }
+                }
             }
         });
         for ch in 0..c {
@@ -299,6 +450,73 @@ impl CustomOp3 for Gradients {
         }
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
+    }
+}
+
+/// The evaluation-mode pass: `x * scale + shift` per channel with constant scale and shift,
+/// then a ReLU when `relu`; its backward pass reaches the input only.
+struct Affine {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    relu: bool,
+}
+
+impl CustomOp1 for Affine {
+    fn name(&self) -> &'static str {
+        "neureg-batch-norm-eval"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = dims(l)?;
+        let x = slice(s, l, "batch norm input")?;
+        let y = affine(x, dims, &self.scale, &self.shift, self.relu);
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let op = AffineGradient {
+            scale: self.scale.clone(),
+            relu: self.relu,
+        };
+        Ok(Some(grad.contiguous()?.apply_op2_no_bwd(res, &op)?))
+    }
+}
+
+/// The backward pass of [`Affine`] from (output gradient, output): `grad * scale`, zero where
+/// the ReLU clipped.
+struct AffineGradient {
+    scale: Vec<f32>,
+    relu: bool,
+}
+
+impl CustomOp2 for AffineGradient {
+    fn name(&self) -> &'static str {
+        "neureg-batch-norm-eval-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = dims(l1)?;
+        let dy = slice(s1, l1, "batch norm gradient")?;
+        let y = slice(s2, l2, "batch norm output")?;
+        let mut dx = vec![0f32; dy.len()];
+        map_planes(&mut dx, dims, |ch, at, plane| {
+            let a = self.scale[ch];
+            let (g, ys) = (&dy[at..][..plane.len()], &y[at..][..plane.len()]);
+            for i in 0..plane.len() {
+                plane[i] = if self.relu && ys[i] <= 0.0 {
+                    0.0
+                } else {
+                    g[i] * a
+                };
+            }
+        });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
 
@@ -371,6 +589,92 @@ mod tests {
             let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
             assert!(max_diff(a, r) < 1e-3, "{a} vs {r}");
         }
+    }
+
+    /// Checks values and the gradients of `vars` of `ours` against `theirs`.
+    fn same_values_and_gradients(ours: &Tensor, theirs: &Tensor, vars: &[&Tensor]) {
+        assert!(max_diff(ours, theirs) < 1e-4, "values");
+        let probe = Tensor::randn(0f32, 1., ours.shape(), ours.device()).unwrap();
+        let g1 = (ours * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (theirs * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in vars {
+            let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+            assert!(max_diff(a, r) < 1e-3, "{a} vs {r}");
+        }
+    }
+
+    #[test]
+    fn the_fused_relu_and_evaluation_mode_match_candle_operations() {
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let bn = BatchNorm2d::new(7, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1., 7, &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1., 7, &dev).unwrap()).unwrap();
+        let bn = BatchNorm2d {
+            weight: w.as_tensor().clone(),
+            bias: b.as_tensor().clone(),
+            ..bn
+        };
+        // Odd sizes, batch 1 and a batch of several, mean far from zero.
+        for dims in [(1, 7, 5, 3), (3, 7, 4, 9)] {
+            let x = Var::from_tensor(&Tensor::randn(4f32, 2., dims, &dev).unwrap()).unwrap();
+            let ours = bn.forward_relu(&x, BnMode::BatchOnly).unwrap();
+            let theirs = reference(&x, &w, &b).relu().unwrap();
+            same_values_and_gradients(
+                &ours,
+                &theirs,
+                &[x.as_tensor(), w.as_tensor(), b.as_tensor()],
+            );
+            // Evaluation mode: the running statistics as constants; the gradient reaches x only.
+            bn.forward_t(&x, true).unwrap();
+            let (m, v) = (bn.running_mean.as_tensor(), bn.running_var.as_tensor());
+            let scale = (w.as_tensor() / (v + 1e-5).unwrap().sqrt().unwrap()).unwrap();
+            let shift = (b.as_tensor() - (m * &scale).unwrap()).unwrap();
+            let shape = (1, 7, 1, 1);
+            let affine = x
+                .broadcast_mul(&scale.reshape(shape).unwrap().detach())
+                .unwrap()
+                .broadcast_add(&shift.reshape(shape).unwrap().detach())
+                .unwrap();
+            for relu in [false, true] {
+                let ours = bn.forward_fused(&x, BnMode::Eval, relu).unwrap();
+                let theirs = if relu {
+                    affine.relu().unwrap()
+                } else {
+                    affine.clone()
+                };
+                same_values_and_gradients(&ours, &theirs, &[x.as_tensor()]);
+            }
+        }
+    }
+
+    #[test]
+    fn after_many_steps_on_one_batch_evaluation_mode_matches_training_mode() {
+        // The running statistics converge to the batch's (variance up to n / (n - 1)).
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let bn = BatchNorm2d::new(5, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
+        let x = Tensor::randn(3f32, 2., (16, 5, 4, 4), &dev).unwrap();
+        for _ in 0..200 {
+            bn.forward_relu(&x, BnMode::Train).unwrap();
+        }
+        let train = bn.forward_relu(&x, BnMode::BatchOnly).unwrap();
+        let eval = bn.forward_relu(&x, BnMode::Eval).unwrap();
+        assert!(
+            max_diff(&train, &eval) < 1e-2,
+            "{}",
+            max_diff(&train, &eval)
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Networks and their optimisers: the predictive model of SPEC 6 and the ResNets of SPEC 7.
 
 pub mod adam;
+pub mod add_relu;
 pub mod batch_norm;
 pub mod conv;
+pub(crate) mod cpu;
 pub mod factorized_readout;
 pub mod gaussian_readout;
+pub(crate) mod gemm;
 pub mod predictor;
 pub mod readout_weights;
 pub mod resnet;

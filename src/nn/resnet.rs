@@ -11,6 +11,7 @@ use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::add_relu::add_relu;
 use crate::nn::batch_norm::{BatchNorm2d, BnMode};
 use crate::nn::conv::Conv2d;
 
@@ -145,16 +146,13 @@ impl BasicBlock {
 
     /// The block's two activations: after its first conv, and its output.
     fn forward(&self, x: &Tensor, mode: BnMode) -> Result<(Tensor, Tensor)> {
-        let a = self
-            .bn1
-            .forward_mode(&self.conv1.forward(x)?, mode)?
-            .relu()?;
+        let a = self.bn1.forward_relu(&self.conv1.forward(x)?, mode)?;
         let y = self.bn2.forward_mode(&self.conv2.forward(&a)?, mode)?;
         let shortcut = match &self.downsample {
             Some((conv, bn)) => bn.forward_mode(&conv.forward(x)?, mode)?,
             None => x.clone(),
         };
-        Ok((a, (y + shortcut)?.relu()?))
+        Ok((a, add_relu(&y, &shortcut)?))
     }
 }
 
@@ -219,7 +217,7 @@ impl ResNet {
             }
         };
         let (conv, bn) = &self.stem;
-        let mut h = bn.forward_mode(&conv.forward(x)?, mode)?.relu()?;
+        let mut h = bn.forward_relu(&conv.forward(x)?, mode)?;
         keep(1, &h);
         for (b, block) in self.blocks.iter().enumerate() {
             if !logits && 1 + 2 * b >= last_tap {

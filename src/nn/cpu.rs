@@ -1,0 +1,101 @@
+//! What the hand-written CPU ops share: their operands as slices, the batch split over rayon's
+//! threads, and per-thread scratch buffers reused from call to call.
+//!
+//! Hand-written because candle's `CustomOp` hands over raw storage only. The scratch buffers
+//! keep the unfolded (im2col) matrices of the convolutions out of the allocator: a fresh buffer
+//! of several megabytes per call cost page faults and clearing on every layer.
+
+use std::cell::RefCell;
+
+use candle_core::{CpuStorage, Layout};
+use rayon::prelude::*;
+
+/// The contiguous f32 values of an operand; `what` names it in the error.
+pub(crate) fn slice<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what} must be contiguous"),
+    }
+}
+
+/// Runs `f(first sample, samples of out)` over the batch split into one chunk per thread
+/// (`RAYON_NUM_THREADS`, default all cores), returning each chunk's result in order.
+pub(crate) fn split_batch<T: Send>(
+    batch: usize,
+    per_sample: usize,
+    out: &mut [f32],
+    f: impl Fn(usize, &mut [f32]) -> T + Sync,
+) -> Vec<T> {
+    let threads = rayon::current_num_threads().min(batch).max(1);
+    let chunk = batch.div_ceil(threads);
+    out.par_chunks_mut((chunk * per_sample).max(1))
+        .enumerate()
+        .map(|(i, part)| f(i * chunk, part))
+        .collect()
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with `N` scratch buffers of the given lengths, reused by this thread from call to
+/// call (their contents are whatever the last user left: callers write before they read).
+pub(crate) fn with_scratch<const N: usize, R>(
+    lens: [usize; N],
+    f: impl FnOnce([&mut [f32]; N]) -> R,
+) -> R {
+    SCRATCH.with(|pool| match pool.try_borrow_mut() {
+        Ok(mut pool) => {
+            if pool.len() < N {
+                pool.resize_with(N, Vec::new);
+            }
+            let mut bufs = pool.iter_mut().take(N).zip(lens).map(|(buf, len)| {
+                if buf.len() < len {
+                    buf.resize(len, 0.0);
+                }
+                &mut buf[..len]
+            });
+            f(std::array::from_fn(|_| bufs.next().expect("N buffers")))
+        }
+        // A nested call on the same thread: fresh buffers.
+        Err(_) => {
+            let mut owned: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.0; n]).collect();
+            let mut bufs = owned.iter_mut().map(|b| &mut b[..]);
+            f(std::array::from_fn(|_| bufs.next().expect("N buffers")))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batch_is_covered_once_in_order() {
+        let mut out = vec![0f32; 7 * 3];
+        let firsts = split_batch(7, 3, &mut out, |first, part| {
+            for (i, v) in part.iter_mut().enumerate() {
+                *v = (first * 3 + i) as f32;
+            }
+            first
+        });
+        assert!(out.iter().enumerate().all(|(i, &v)| v == i as f32));
+        assert_eq!(firsts[0], 0);
+        assert!(firsts.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn scratch_buffers_have_the_asked_lengths_even_when_nested() {
+        with_scratch([3, 5], |[a, b]| {
+            assert_eq!((a.len(), b.len()), (3, 5));
+            a.fill(1.0);
+            with_scratch([4], |[c]| assert_eq!(c.len(), 4));
+        });
+        with_scratch([2], |[a]| assert_eq!(a, &[1.0, 1.0]));
+    }
+}
