@@ -11,6 +11,7 @@ pub(crate) mod gemm;
 pub mod predictor;
 pub mod readout_weights;
 pub mod resnet;
+pub mod sampled_readout;
 pub mod schedule;
 pub mod seeded_init;
 pub mod sgd;
