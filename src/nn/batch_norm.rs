@@ -13,10 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
-use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::nn::cpu::{slice, split_batch};
+use crate::nn::cpu::{on_threads, slice, split_batch};
 
 /// How a forward pass uses and updates the batch-norm statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,15 +212,12 @@ fn per_channel(
     c: usize,
     f: impl Fn(usize, usize) -> (f64, f64) + Sync,
 ) -> Vec<(f64, f64)> {
-    (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            (0..b).fold((0.0, 0.0), |acc, i| {
-                let v = f(i, ch);
-                (acc.0 + v.0, acc.1 + v.1)
-            })
+    on_threads(c, |ch| {
+        (0..b).fold((0.0, 0.0), |acc, i| {
+            let v = f(i, ch);
+            (acc.0 + v.0, acc.1 + v.1)
         })
-        .collect()
+    })
 }
 
 /// Per-channel mean and biased variance of contiguous (B, C, H, W) data, in two passes: the
