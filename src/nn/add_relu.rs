@@ -15,11 +15,19 @@ pub fn add_relu(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     a.contiguous()?.apply_op2(&b.contiguous()?, AddRelu)
 }
 
-/// Applies `f(offset, output part)` over `out` split across the threads.
-fn par_map(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
+/// `f(a[i], b[i])` for every i, the values split across the threads.
+fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     const PART: usize = 1 << 14;
+    let mut out = vec![0f32; a.len()];
     let parts = out.len().div_ceil(PART);
-    split_batch(parts, PART, out, |first, part| f(first * PART, part));
+    split_batch(parts, PART, &mut out, |first, part| {
+        let at = first * PART;
+        let (a, b) = (&a[at..][..part.len()], &b[at..][..part.len()]);
+        for i in 0..part.len() {
+            part[i] = f(a[i], b[i]);
+        }
+    });
+    out
 }
 
 struct AddRelu;
@@ -37,13 +45,7 @@ impl CustomOp2 for AddRelu {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (a, b) = (slice(s1, l1, "residual sum")?, slice(s2, l2, "shortcut")?);
-        let mut y = vec![0f32; a.len()];
-        par_map(&mut y, |at, part| {
-            let (a, b) = (&a[at..][..part.len()], &b[at..][..part.len()]);
-            for i in 0..part.len() {
-                part[i] = (a[i] + b[i]).max(0.0);
-            }
-        });
+        let y = zip_map(a, b, |a, b| (a + b).max(0.0));
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -75,13 +77,7 @@ impl CustomOp2 for ReluMask {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (g, y) = (slice(s1, l1, "gradient")?, slice(s2, l2, "ReLU output")?);
-        let mut dx = vec![0f32; g.len()];
-        par_map(&mut dx, |at, part| {
-            let (g, y) = (&g[at..][..part.len()], &y[at..][..part.len()]);
-            for i in 0..part.len() {
-                part[i] = if y[i] > 0.0 { g[i] } else { 0.0 };
-            }
-        });
+        let dx = zip_map(g, y, |g, y| if y > 0.0 { g } else { 0.0 });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
