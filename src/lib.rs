@@ -3,6 +3,7 @@
 //! The library holds every computation; `ui` and `cli` are thin layers over it.
 //! Nothing outside `ui` knows egui exists.
 
+mod allocator;
 pub mod cli;
 pub mod data;
 pub mod device;
