@@ -182,10 +182,15 @@ fn plane_sums(a: &[f32], b: &[f32], m: f32, keep: Option<&[f32]>) -> (f64, f64) 
             }
         }
         Some(k) => {
-            let chunks = a[..n].chunks_exact(LANES).zip(b.chunks_exact(LANES));
-            for ((a, b), k) in chunks.zip(k.chunks_exact(LANES)) {
+            // Fixed-size arrays and a bit mask rather than a branch or select: the compiler left
+            // the masked loop scalar otherwise.
+            for i in (0..n).step_by(LANES) {
+                let a: &[f32; LANES] = a[i..i + LANES].try_into().expect("eight values");
+                let b: &[f32; LANES] = b[i..i + LANES].try_into().expect("eight values");
+                let k: &[f32; LANES] = k[i..i + LANES].try_into().expect("eight values");
                 for j in 0..LANES {
-                    let v = if k[j] > 0.0 { a[j] } else { 0.0 };
+                    let keep = ((k[j] > 0.0) as u32).wrapping_neg();
+                    let v = f32::from_bits(a[j].to_bits() & keep);
                     s1[j] += v;
                     s2[j] += v * (b[j] - m);
                 }
