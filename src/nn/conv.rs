@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::nn::cpu::{slice, split_batch, with_scratch};
 use crate::nn::gemm::{matmul, transpose, wide_kernel, Store, View};
 use crate::nn::seeded_init::torch_default;
+use crate::nn::shifted_conv::Shifted;
 
 /// A convolution layer: weight (O, C, kh, kw), optional bias (O), stride and zero padding.
 #[derive(Debug, Clone)]
@@ -158,6 +159,22 @@ impl Geometry {
         let wanted = MIN_COLUMNS.div_ceil(self.l());
         let room = (MAX_UNFOLDED / (self.k() * self.l())).max(1);
         wanted.min(room).min(samples).max(1)
+    }
+
+    /// The same convolution read as shifted views of a padded copy, where that is the faster
+    /// layout (stride 1 only).
+    fn shifted(&self) -> Option<Shifted> {
+        let shifted = Shifted {
+            b: self.b,
+            c: self.c,
+            h: self.h,
+            w: self.w,
+            o: self.o,
+            kh: self.kh,
+            kw: self.kw,
+            padding: self.padding,
+        };
+        (self.stride == 1 && shifted.suits()).then_some(shifted)
     }
 
     /// Output columns `ox` whose input column `ox * stride + kx - padding` lies inside the image.
@@ -337,10 +354,11 @@ fn scatter(grouped: &[f32], samples: &mut [f32], count: usize, o: usize, l: usiz
 /// gemm alone on these shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ForwardLayout {
-    /// W as stored, Y written row-major (AVX2, 128 or more kernels).
+    /// W as stored, Y written row-major (AVX2: 128 or more kernels; AVX-512 on an AMD Zen 4:
+    /// every layer but the stem, 1.05-1.4x the transposed layout's rate).
     Direct,
-    /// W read from a transposed copy (the AVX-512 kernel, as measured on a Sapphire Rapids CPU;
-    /// AVX2 with fewer than 128 kernels on up to 576 rows, up to 1.7x the direct rate there).
+    /// W read from a transposed copy (AVX2: fewer than 128 kernels on up to 576 rows, up to
+    /// 1.7x the direct rate there; AVX-512: the stem's nine rows).
     KernelsTransposed,
     /// The unfolded input as patch rows (one row per output position) and Y written
     /// column-major, transposed after (AVX2, fewer than 128 kernels on more rows: the
@@ -351,7 +369,13 @@ enum ForwardLayout {
 
 impl ForwardLayout {
     fn for_geometry(g: &Geometry) -> Self {
-        if wide_kernel() || (g.o < 128 && g.k() <= 576) {
+        if wide_kernel() {
+            if g.k() < 32 {
+                ForwardLayout::KernelsTransposed
+            } else {
+                ForwardLayout::Direct
+            }
+        } else if g.o < 128 && g.k() <= 576 {
             ForwardLayout::KernelsTransposed
         } else if g.o < 128 {
             ForwardLayout::OutputTransposed
@@ -389,6 +413,10 @@ impl CustomOp2 for Forward {
             slice(s1, l1, "conv2d input")?,
             slice(s2, l2, "conv2d weight")?,
         );
+        if let Some(shifted) = g.shifted() {
+            let y = shifted.forward(x, w);
+            return Ok((CpuStorage::F32(y), Shape::from((g.b, g.o, g.ho, g.wo))));
+        }
         let (k, l, o) = (g.k(), g.l(), g.o);
         let layout = ForwardLayout::for_geometry(&g);
         let w_t = (layout == ForwardLayout::KernelsTransposed).then(|| {
@@ -604,15 +632,15 @@ impl CustomOp2 for WeightGradient {
             slice(s1, l1, "conv2d input")?,
             slice(s2, l2, "conv2d gradient")?,
         );
+        if let Some(shifted) = g.shifted() {
+            let dw = shifted.weight_gradient(x, grad);
+            return Ok((CpuStorage::F32(dw), Shape::from((g.o, g.c, g.kh, g.kw))));
+        }
         let (k, l) = (g.k(), g.l());
-        // gemm's AVX-512 kernel is fastest writing the gradient as it is stored (O x K), as is
-        // the AVX2 kernel for the stem's nine columns; otherwise the AVX2 kernel is fastest
-        // writing its transpose (K x O), transposed once at the end (`cargo bench --bench conv`).
-        let store = if wide_kernel() || k < 32 {
-            Store::Rows
-        } else {
-            Store::Columns
-        };
+        // Both of gemm's kernels (AVX2 on an AMD Zen 3, AVX-512 on a Zen 4) are fastest writing
+        // the gradient's transpose (K x O), transposed once at the end, except for the stem's
+        // nine columns, written as stored (O x K) (`cargo bench --bench conv`).
+        let store = if k < 32 { Store::Rows } else { Store::Columns };
         // Each thread sums its samples into its own accumulator; the accumulators are added at
         // the end.
         let mut samples = vec![0f32; g.b];
@@ -719,7 +747,14 @@ mod tests {
         // Few kernels on many rows: the patch-row unfold, with stride and padding.
         check((2, 13, 9, 11), (5, 7), (1, 3))?;
         check((3, 13, 9, 11), (6, 7), (2, 2))?;
-        check((2, 70, 5, 5), (3, 3), (1, 0))
+        check((2, 70, 5, 5), (3, 3), (1, 0))?;
+        // Stride 1 with 8+ channels on rows 16+ wide: shifted views of a padded copy (the input
+        // gradient too where there are 8+ kernels), padding below, at and above "same".
+        check((3, 9, 5, 17), (10, 3), (1, 1))?;
+        check((2, 8, 6, 20), (3, 3), (1, 0))?;
+        check((1, 16, 12, 18), (9, 5), (1, 3))?;
+        // The predictor's hidden layer.
+        check((2, 16, 36, 64), (16, 7), (1, 3))
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod sampled_readout;
 pub mod schedule;
 pub mod seeded_init;
 pub mod sgd;
+pub(crate) mod shifted_conv;
 pub mod stacked_core;
 
 use candle_core::Var;
