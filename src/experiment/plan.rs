@@ -99,8 +99,8 @@ pub enum Preset {
     /// None, Neural (model), Neural (data) and Shuffle x 3 seeds on the shipped samples, sized
     /// for a lecture on a 2-core laptop: a 1/8-width ResNet18 (8 channels in the first stage)
     /// on 2000 Fashion-MNIST images for 3 epochs at strength 20, evaluated on 1000 test
-    /// images (Gaussian noise) and 50 (FMN L2). At width 0.25 a regularised unit took 5.2
-    /// minutes here, the whole preset about 55.
+    /// images (Gaussian noise) and 50 (FMN L2). The whole preset took about 6 minutes on
+    /// 2 cores.
     Lecture,
     /// The paper's scale: grayscale CIFAR-10 (give `training.data`), ResNet18 at full width, 40
     /// epochs, the paper's schedule, 1000 attack samples, 5 seeds.
