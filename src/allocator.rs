@@ -23,7 +23,8 @@ static CONFIGURED: AtomicBool = AtomicBool::new(false);
 
 impl Retaining {
     fn configure() {
-        if !CONFIGURED.swap(true, Ordering::Relaxed) {
+        // A plain load first: a swap on every allocation would write the shared flag each time.
+        if !CONFIGURED.load(Ordering::Relaxed) && !CONFIGURED.swap(true, Ordering::Relaxed) {
             // SAFETY: setting an option is allowed at any time; -1 means never purge.
             unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
         }
