@@ -101,18 +101,18 @@ const MAX_UNFOLDED: usize = 1 << 21;
 
 /// Sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
-struct Geometry {
-    b: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    kh: usize,
-    kw: usize,
-    stride: usize,
-    padding: usize,
-    ho: usize,
-    wo: usize,
+pub(crate) struct Geometry {
+    pub b: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub ho: usize,
+    pub wo: usize,
 }
 
 impl Geometry {
@@ -159,22 +159,6 @@ impl Geometry {
         let wanted = MIN_COLUMNS.div_ceil(self.l());
         let room = (MAX_UNFOLDED / (self.k() * self.l())).max(1);
         wanted.min(room).min(samples).max(1)
-    }
-
-    /// The same convolution read as shifted views of a padded copy, where that is the faster
-    /// layout (stride 1 only).
-    fn shifted(&self) -> Option<Shifted> {
-        let shifted = Shifted {
-            b: self.b,
-            c: self.c,
-            h: self.h,
-            w: self.w,
-            o: self.o,
-            kh: self.kh,
-            kw: self.kw,
-            padding: self.padding,
-        };
-        (self.stride == 1 && shifted.suits()).then_some(shifted)
     }
 
     /// Output columns `ox` whose input column `ox * stride + kx - padding` lies inside the image.
@@ -413,7 +397,7 @@ impl CustomOp2 for Forward {
             slice(s1, l1, "conv2d input")?,
             slice(s2, l2, "conv2d weight")?,
         );
-        if let Some(shifted) = g.shifted() {
+        if let Some(shifted) = Shifted::suiting(g) {
             let y = shifted.forward(x, w);
             return Ok((CpuStorage::F32(y), Shape::from((g.b, g.o, g.ho, g.wo))));
         }
@@ -632,7 +616,7 @@ impl CustomOp2 for WeightGradient {
             slice(s1, l1, "conv2d input")?,
             slice(s2, l2, "conv2d gradient")?,
         );
-        if let Some(shifted) = g.shifted() {
+        if let Some(shifted) = Shifted::suiting(g) {
             let dw = shifted.weight_gradient(x, grad);
             return Ok((CpuStorage::F32(dw), Shape::from((g.o, g.c, g.kh, g.kw))));
         }

@@ -10,70 +10,52 @@
 //! strides. Measured on an AMD Zen 4 (AVX-512), one thread: the predictor's 7 x 7 layers at
 //! 80-96 GFLOP/s forward instead of 28-70 over the unfolded input.
 
+use crate::nn::conv::Geometry;
 use crate::nn::cpu::{split_batch, with_scratch};
 use crate::nn::gemm::{matmul, Store, View};
 
-/// Sizes of one stride-1 convolution of (B, C, H, W) with (O, C, kh, kw) kernels and `padding`
-/// zeros on every side.
+/// A stride-1 convolution, read this way.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Shifted {
-    pub b: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub o: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub padding: usize,
-}
+pub(crate) struct Shifted(Geometry);
 
 impl Shifted {
-    /// Whether this layout is the faster one for a convolution (stride 1 assumed): enough
-    /// channels that a kernel row's patch (`kw * C` values) feeds gemm well, rows wide enough
-    /// that the discarded columns (`kw - 1` per row) cost little, and few kernels or large ones.
-    /// On an AMD Zen 4, one gemm over the unfolded input ran at a third of this layout's rate on
-    /// the predictor's 7 x 7 layers and at 0.8 on 3 x 3 layers with 16 kernels, but 1.05-1.3x
-    /// faster forward with 32 or more 3 x 3 kernels (`cargo bench --bench conv`).
-    pub fn suits(&self) -> bool {
-        self.kh > 1 && self.c >= 8 && self.wo() >= 16 && (self.o <= 16 || self.kh >= 5)
+    /// The convolution `g` read this way, if this layout is the faster one for it: stride 1,
+    /// enough channels that a kernel row's patch (`kw * C` values) feeds gemm well, rows wide
+    /// enough that the discarded columns (`kw - 1` per row) cost little, and few kernels or large
+    /// ones. On an AMD Zen 4, one gemm over the unfolded input ran at a third of this layout's
+    /// rate on the predictor's 7 x 7 layers and at 0.8 on 3 x 3 layers with 16 kernels, but
+    /// 1.05-1.3x faster forward with 32 or more 3 x 3 kernels (`cargo bench --bench conv`).
+    pub fn suiting(g: Geometry) -> Option<Self> {
+        let suits = g.stride == 1 && g.kh > 1 && g.c >= 8 && g.wo >= 16 && (g.o <= 16 || g.kh >= 5);
+        suits.then_some(Shifted(g))
     }
 
     fn hp(&self) -> usize {
-        self.h + 2 * self.padding
+        self.0.h + 2 * self.0.padding
     }
 
     fn wp(&self) -> usize {
-        self.w + 2 * self.padding
-    }
-
-    /// Output rows.
-    pub fn ho(&self) -> usize {
-        self.hp() + 1 - self.kh
-    }
-
-    /// Output columns.
-    pub fn wo(&self) -> usize {
-        self.wp() + 1 - self.kw
+        self.0.w + 2 * self.0.padding
     }
 
     /// Output positions computed per sample, the discarded columns included: Ho * Wp.
     fn m(&self) -> usize {
-        self.ho() * self.wp()
+        self.0.ho * self.wp()
     }
 
     /// Values of one kernel row's patch: kw * C.
     fn patch(&self) -> usize {
-        self.kw * self.c
+        self.0.kw * self.0.c
     }
 
     /// Length of the padded copy: Hp * Wp positions and kw more, read by the last patches.
     fn padded_len(&self) -> usize {
-        (self.hp() * self.wp() + self.kw) * self.c
+        (self.hp() * self.wp() + self.0.kw) * self.0.c
     }
 
     /// Writes sample `x` (C, H, W) into `xp` zero-padded and channels-last (Hp, Wp, C).
     fn pad_channels_last(&self, x: &[f32], xp: &mut [f32]) {
-        let (c, h, w, p, wp) = (self.c, self.h, self.w, self.padding, self.wp());
+        let (c, h, w, p, wp) = (self.0.c, self.0.h, self.0.w, self.0.padding, self.wp());
         xp.fill(0.0);
         for iy in 0..h {
             let dst = &mut xp[((iy + p) * wp + p) * c..][..w * c];
@@ -89,16 +71,16 @@ impl Shifted {
     /// Kernel row `ky`'s patches of a padded copy: (Ho * Wp) x (kw * C), rows C values apart.
     fn patches<'a>(&self, xp: &'a [f32], ky: usize) -> View<'a> {
         View::rows(
-            &xp[ky * self.wp() * self.c..],
+            &xp[ky * self.wp() * self.0.c..],
             self.m(),
             self.patch(),
-            self.c,
+            self.0.c,
         )
     }
 
     /// The kernels rearranged per kernel row: for each ky a (kw * C) x O matrix.
     fn kernel_rows(&self, w: &[f32]) -> Vec<f32> {
-        let (c, o, kh, kw) = (self.c, self.o, self.kh, self.kw);
+        let (c, o, kh, kw) = (self.0.c, self.0.o, self.0.kh, self.0.kw);
         let mut rows = vec![0f32; kh * kw * c * o];
         for oc in 0..o {
             for ch in 0..c {
@@ -115,17 +97,24 @@ impl Shifted {
 
     /// `x` (B, C, H, W) convolved with `w` (O, C, kh, kw): (B, O, Ho, Wo).
     pub fn forward(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
-        let (c, o, m, wp, wo, ho) = (self.c, self.o, self.m(), self.wp(), self.wo(), self.ho());
-        let chw = c * self.h * self.w;
+        let (c, o, m, wp, wo, ho) = (
+            self.0.c,
+            self.0.o,
+            self.m(),
+            self.wp(),
+            self.0.wo,
+            self.0.ho,
+        );
+        let chw = c * self.0.h * self.0.w;
         let l = ho * wo;
         let rows = self.kernel_rows(w);
-        let mut y = vec![0f32; self.b * o * l];
-        split_batch(self.b, o * l, &mut y, |first, out| {
+        let mut y = vec![0f32; self.0.b * o * l];
+        split_batch(self.0.b, o * l, &mut y, |first, out| {
             with_scratch([self.padded_len(), m * o], |[xp, product]| {
                 for (j, ys) in out.chunks_exact_mut(o * l).enumerate() {
                     self.pad_channels_last(&x[(first + j) * chw..][..chw], xp);
                     // The product is (Ho * Wp) x O, positions as rows.
-                    for ky in 0..self.kh {
+                    for ky in 0..self.0.kh {
                         let kernels = View::dense(&rows[ky * self.patch() * o..], self.patch(), o);
                         matmul(product, Store::Rows, self.patches(xp, ky), kernels, ky > 0);
                     }
@@ -147,13 +136,20 @@ impl Shifted {
     /// The kernels' gradient (O, C, kh, kw) from the input `x` (B, C, H, W) and the output's
     /// gradient `dy` (B, O, Ho, Wo), summed over the batch.
     pub fn weight_gradient(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
-        let (c, o, m, wp, wo, ho) = (self.c, self.o, self.m(), self.wp(), self.wo(), self.ho());
-        let (kh, kw, patch) = (self.kh, self.kw, self.patch());
-        let chw = c * self.h * self.w;
+        let (c, o, m, wp, wo, ho) = (
+            self.0.c,
+            self.0.o,
+            self.m(),
+            self.wp(),
+            self.0.wo,
+            self.0.ho,
+        );
+        let (kh, kw, patch) = (self.0.kh, self.0.kw, self.patch());
+        let chw = c * self.0.h * self.0.w;
         let l = ho * wo;
-        let mut samples = vec![0f32; self.b];
+        let mut samples = vec![0f32; self.0.b];
         // Each thread sums its samples into its own (ky, O, kw * C) accumulator.
-        let partial = split_batch(self.b, 1, &mut samples, |first, part| {
+        let partial = split_batch(self.0.b, 1, &mut samples, |first, part| {
             let mut acc = vec![0f32; kh * o * patch];
             with_scratch([self.padded_len(), o * m], |[xp, grid]| {
                 // The discarded columns get no gradient.
