@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
-use crate::nn::cpu::{slice, split_batch, with_scratch};
+use crate::nn::cpu::{slice, split_batch, split_samples, with_scratch};
 use crate::nn::gemm::{matmul, transpose, wide_kernel, Store, View};
 use crate::nn::seeded_init::torch_default;
 use crate::nn::shifted_conv::Shifted;
@@ -627,9 +627,7 @@ impl CustomOp2 for WeightGradient {
         let store = if k < 32 { Store::Rows } else { Store::Columns };
         // Each thread sums its samples into its own accumulator; the accumulators are added at
         // the end.
-        let mut samples = vec![0f32; g.b];
-        let partial = split_batch(g.b, 1, &mut samples, |first, part| {
-            let samples = part.len();
+        let partial = split_samples(g.b, |first, samples| {
             let group = g.group(samples);
             let mut dw = vec![0f32; o * k];
             with_scratch([k * group * l, o * group * l], |[cols, grouped]| {

@@ -44,16 +44,22 @@ pub(crate) fn on_threads<T: Send>(parts: usize, f: impl Fn(usize) -> T + Sync) -
         .collect()
 }
 
-/// Runs `f(first sample, samples of out)` over the batch split into one chunk per thread
-/// (`RAYON_NUM_THREADS`, default all cores), returning each chunk's result in order.
+/// Samples per thread when `batch` samples are split into one chunk per thread
+/// (`RAYON_NUM_THREADS`, default all cores).
+fn chunk(batch: usize) -> usize {
+    let threads = candle_core::utils::get_num_threads().min(batch).max(1);
+    batch.div_ceil(threads)
+}
+
+/// Runs `f(first sample, samples of out)` over the batch split into one chunk per thread,
+/// returning each chunk's result in order.
 pub(crate) fn split_batch<T: Send>(
     batch: usize,
     per_sample: usize,
     out: &mut [f32],
     f: impl Fn(usize, &mut [f32]) -> T + Sync,
 ) -> Vec<T> {
-    let threads = candle_core::utils::get_num_threads().min(batch).max(1);
-    let chunk = batch.div_ceil(threads);
+    let chunk = chunk(batch);
     let parts: Vec<Mutex<&mut [f32]>> = out
         .chunks_mut((chunk * per_sample).max(1))
         .map(Mutex::new)
@@ -62,6 +68,14 @@ pub(crate) fn split_batch<T: Send>(
         Ok(mut part) => f(i * chunk, &mut part),
         Err(_) => unreachable!("each part is taken by one thread"),
     })
+}
+
+/// Runs `f(first sample, sample count)` over the batch split as [`split_batch`] splits it, for
+/// ops with no per-sample output (sums over the batch), returning each chunk's result in order.
+pub(crate) fn split_samples<T: Send>(batch: usize, f: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
+    let chunk = chunk(batch);
+    let parts = if chunk == 0 { 0 } else { batch.div_ceil(chunk) };
+    on_threads(parts, |i| f(i * chunk, chunk.min(batch - i * chunk)))
 }
 
 thread_local! {
@@ -112,6 +126,11 @@ mod tests {
         assert!(out.iter().enumerate().all(|(i, &v)| v == i as f32));
         assert_eq!(firsts[0], 0);
         assert!(firsts.windows(2).all(|w| w[0] < w[1]));
+        // Without an output, the same chunks.
+        let chunks = split_samples(7, |first, count| (first, count));
+        assert_eq!(chunks.iter().map(|c| c.1).sum::<usize>(), 7);
+        assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), firsts);
+        assert!(split_samples(0, |first, count| (first, count)).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! 80-96 GFLOP/s forward instead of 28-70 over the unfolded input.
 
 use crate::nn::conv::Geometry;
-use crate::nn::cpu::{split_batch, with_scratch};
+use crate::nn::cpu::{split_batch, split_samples, with_scratch};
 use crate::nn::gemm::{matmul, Store, View};
 
 /// A stride-1 convolution, read this way.
@@ -97,25 +97,27 @@ impl Shifted {
 
     /// `x` (B, C, H, W) convolved with `w` (O, C, kh, kw): (B, O, Ho, Wo).
     pub fn forward(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
-        let (c, o, m, wp, wo, ho) = (
-            self.0.c,
-            self.0.o,
-            self.m(),
-            self.wp(),
-            self.0.wo,
-            self.0.ho,
-        );
+        let Geometry {
+            b,
+            c,
+            o,
+            kh,
+            ho,
+            wo,
+            ..
+        } = self.0;
+        let (m, wp, patch) = (self.m(), self.wp(), self.patch());
         let chw = c * self.0.h * self.0.w;
         let l = ho * wo;
         let rows = self.kernel_rows(w);
-        let mut y = vec![0f32; self.0.b * o * l];
-        split_batch(self.0.b, o * l, &mut y, |first, out| {
+        let mut y = vec![0f32; b * o * l];
+        split_batch(b, o * l, &mut y, |first, out| {
             with_scratch([self.padded_len(), m * o], |[xp, product]| {
                 for (j, ys) in out.chunks_exact_mut(o * l).enumerate() {
                     self.pad_channels_last(&x[(first + j) * chw..][..chw], xp);
                     // The product is (Ho * Wp) x O, positions as rows.
-                    for ky in 0..self.0.kh {
-                        let kernels = View::dense(&rows[ky * self.patch() * o..], self.patch(), o);
+                    for ky in 0..kh {
+                        let kernels = View::dense(&rows[ky * patch * o..], patch, o);
                         matmul(product, Store::Rows, self.patches(xp, ky), kernels, ky > 0);
                     }
                     for oy in 0..ho {
@@ -136,25 +138,26 @@ impl Shifted {
     /// The kernels' gradient (O, C, kh, kw) from the input `x` (B, C, H, W) and the output's
     /// gradient `dy` (B, O, Ho, Wo), summed over the batch.
     pub fn weight_gradient(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
-        let (c, o, m, wp, wo, ho) = (
-            self.0.c,
-            self.0.o,
-            self.m(),
-            self.wp(),
-            self.0.wo,
-            self.0.ho,
-        );
-        let (kh, kw, patch) = (self.0.kh, self.0.kw, self.patch());
+        let Geometry {
+            b,
+            c,
+            o,
+            kh,
+            kw,
+            ho,
+            wo,
+            ..
+        } = self.0;
+        let (m, wp, patch) = (self.m(), self.wp(), self.patch());
         let chw = c * self.0.h * self.0.w;
         let l = ho * wo;
-        let mut samples = vec![0f32; self.0.b];
         // Each thread sums its samples into its own (ky, O, kw * C) accumulator.
-        let partial = split_batch(self.0.b, 1, &mut samples, |first, part| {
+        let partial = split_samples(b, |first, samples| {
             let mut acc = vec![0f32; kh * o * patch];
             with_scratch([self.padded_len(), o * m], |[xp, grid]| {
                 // The discarded columns get no gradient.
                 grid.fill(0.0);
-                for j in 0..part.len() {
+                for j in 0..samples {
                     let s = first + j;
                     self.pad_channels_last(&x[s * chw..][..chw], xp);
                     let dys = &dy[s * o * l..][..o * l];
