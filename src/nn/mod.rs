@@ -8,6 +8,7 @@ pub(crate) mod cpu;
 pub mod factorized_readout;
 pub mod gaussian_readout;
 pub(crate) mod gemm;
+pub mod layer_similarity;
 pub mod predictor;
 pub mod readout_weights;
 pub mod resnet;
