@@ -20,7 +20,8 @@ use crate::experiment::{Experiment, Plan, Preset};
 use crate::nn::predictor::PredictorConfig;
 use crate::progress::Progress;
 use crate::runs::store::run_dir;
-use crate::runs::{MetricEvent, RunConfig};
+use crate::runs::{MetricEvent, RunConfig, Workspace};
+use crate::samples::find_sample;
 use crate::similarity::analysis::analyse_oracles;
 use crate::similarity::denoising::{denoising, model_vs_data};
 use crate::similarity::target::{
@@ -41,6 +42,10 @@ pub struct Cli {
     /// Downsample scan images on loading, e.g. 36x64 (area averaging; sizes must divide evenly).
     #[arg(long, global = true, value_parser = parse_size)]
     pub downsample: Option<(usize, usize)>,
+    /// The workspace: where runs and experiments go by default (default: $NEUREG_WORKSPACE, else
+    /// workspace/ in the platform's data directory, e.g. ~/.local/share/neureg/workspace).
+    #[arg(long, global = true)]
+    pub workspace: Option<PathBuf>,
     /// What to do; none opens the window.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -135,7 +140,7 @@ pub enum Command {
     /// unfinished in its folder resumes from its last checkpoint.
     Train {
         /// Run folder (one run) or the folder to put the runs in (several seeds or strengths).
-        /// Default: runs/<condition>-a<strength>-seed<seed>.
+        /// Default: the workspace's runs/<condition>-a<strength>-seed<seed>.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Take the configuration from this JSON file (a run's config.json) instead of the flags.
@@ -205,7 +210,7 @@ pub enum Command {
         /// Start from a preset plan instead.
         #[arg(long, value_enum)]
         preset: Option<Preset>,
-        /// Experiment folder (default: experiments/<plan name>).
+        /// Experiment folder (default: the workspace's experiments/<plan name>).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Change a setting of the plan: key=value, e.g. training.epochs=10, seeds=[0,1],
@@ -288,7 +293,12 @@ impl Drop for Bar {
 }
 
 /// Runs a subcommand.
-pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::Result<()> {
+pub fn run(
+    command: Command,
+    device: &Device,
+    options: LoadOptions,
+    workspace: &Workspace,
+) -> anyhow::Result<()> {
     let load = |paths: &[PathBuf]| load_scans(paths, options);
     match command {
         Command::Synth {
@@ -466,8 +476,10 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             if paper {
                 base = base.paper_scale();
             }
-            let sweep = base.sweep(&seeds, &strengths);
-            let root = out.clone().unwrap_or_else(|| PathBuf::from("runs"));
+            let sweep = base
+                .with_absolute_inputs(Some(&workspace.root))
+                .sweep(&seeds, &strengths);
+            let root = out.clone().unwrap_or_else(|| workspace.runs());
             for (k, config) in sweep.iter().enumerate() {
                 let dir = match (&out, sweep.len()) {
                     (Some(dir), 1) => dir.clone(),
@@ -631,7 +643,7 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
             submit: submit_array,
             cluster,
         } => {
-            let exp = open_experiment(source, preset, out, &overrides)?;
+            let exp = open_experiment(source, preset, out, &overrides, workspace)?;
             if status {
                 print_status(&exp);
             } else if report {
@@ -701,12 +713,13 @@ pub fn run(command: Command, device: &Device, options: LoadOptions) -> anyhow::R
 }
 
 /// The experiment of `source` (a plan file or an experiment folder) or of a preset, with the
-/// overrides applied.
+/// overrides applied; a new one goes into the workspace unless `out` says where.
 fn open_experiment(
     source: Option<PathBuf>,
     preset: Option<Preset>,
     out: Option<PathBuf>,
     overrides: &[String],
+    workspace: &Workspace,
 ) -> anyhow::Result<Experiment> {
     let plan = match (&source, preset) {
         (Some(_), Some(_)) => anyhow::bail!("give a plan or a preset, not both"),
@@ -724,11 +737,11 @@ fn open_experiment(
             dir.display()
         ),
         (Some(path), None) => Plan::read(path)?,
-        (None, Some(p)) => Plan::preset(p, &crate::samples::sample_path("")),
+        (None, Some(p)) => Plan::preset(p, &find_sample(Path::new(""), Some(&workspace.root))?),
         (None, None) => anyhow::bail!("give a plan file, an experiment folder or --preset"),
     };
     let plan = plan.with_overrides(overrides)?;
-    let dir = out.unwrap_or_else(|| Path::new("experiments").join(&plan.name));
+    let dir = out.unwrap_or_else(|| workspace.experiments().join(&plan.name));
     Ok(Experiment::create(&dir, &plan)?)
 }
 

@@ -8,6 +8,7 @@ use crate::data::npy::write_atomic;
 use crate::error::{Error, Result};
 use crate::nn::resnet::{Depth, ResNetConfig};
 use crate::nn::schedule::Schedule;
+use crate::runs::inputs::{absolute_input, stored_input};
 
 /// The paper's conditions: which matrix the similarity loss pulls towards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -87,9 +88,10 @@ impl BnStatistics {
     }
 }
 
-/// The demo's classification set (relative to the project folder).
+/// The demo's classification set (a `sample_data/` path is looked up in the sample data when
+/// the working folder has none; see `crate::samples`).
 const DEFAULT_DATA: &str = "sample_data/fashion-mnist";
-/// The demo's target images (relative to the project folder).
+/// The demo's target images (looked up as [`DEFAULT_DATA`] is).
 const DEFAULT_IMAGES: &str = "sample_data/scans/scan_1.zip";
 
 /// A run's configuration (`config.json`; also the flags of `neureg train`).
@@ -302,11 +304,39 @@ impl RunConfig {
         write_atomic(&dir.join("config.json"), text.as_bytes())
     }
 
-    /// Reads `config.json` from `dir`.
+    /// Reads `config.json` from `dir`, its input paths resolved as [`stored_input`] says.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::file(path.display(), format!("not a run configuration: {e}")))
+        let mut config: RunConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::file(path.display(), format!("not a run configuration: {e}")))?;
+        config.data = stored_input(&config.data, dir);
+        config.images = stored_input(&config.images, dir);
+        config.target = config.target.map(|t| stored_input(&t, dir));
+        Ok(config)
+    }
+
+    /// The configuration with its input paths absolute, as a new run stores them (see
+    /// [`absolute_input`]; `workspace` joins the sample-data search).
+    pub fn with_absolute_inputs(mut self, workspace: Option<&Path>) -> Self {
+        self.data = absolute_input(&self.data, workspace);
+        self.images = absolute_input(&self.images, workspace);
+        self.target = self.target.map(|t| absolute_input(&t, workspace));
+        self
+    }
+
+    /// Fails, naming the run in `dir`, when its data set is no longer where its configuration
+    /// says (moved or deleted since it was trained).
+    pub fn check_data(&self, dir: &Path) -> Result<()> {
+        if self.data.exists() {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "run {}: its data set {} is not there any more (moved or deleted?); put it back or \
+             edit \"data\" in {}",
+            dir.display(),
+            self.data.display(),
+            dir.join("config.json").display()
+        )))
     }
 }

@@ -3,10 +3,13 @@
 //! from the window are the same folders.
 
 pub mod config;
+pub mod inputs;
 pub mod lock;
 pub mod metrics;
 pub mod store;
+pub mod workspace;
 
 pub use config::{BnStatistics, Condition, Optimizer, RunConfig};
 pub use metrics::MetricEvent;
 pub use store::{list_runs, RunInfo, RunStatus};
+pub use workspace::Workspace;

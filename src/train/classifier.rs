@@ -291,7 +291,7 @@ pub fn train_locked(
 ) -> Result<RunInfo> {
     lock.check(dir)?;
     config.validate()?;
-    let mut config = config.clone();
+    let mut config = config.clone().with_absolute_inputs(None);
     config.version = env!("CARGO_PKG_VERSION").to_string();
     if dir.join("config.json").is_file() {
         let mut existing = RunConfig::load(dir)?;

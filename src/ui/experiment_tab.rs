@@ -11,6 +11,8 @@ use crate::experiment::report::write_report;
 use crate::experiment::unit::{run_all, statuses, UnitState, UnitStatus};
 use crate::experiment::{Experiment, Plan, Preset};
 use crate::jobs::Job;
+use crate::runs::Workspace;
+use crate::samples::sample_path;
 use crate::ui::NeuregApp;
 
 /// Seconds between re-reads of the experiment folder.
@@ -40,13 +42,18 @@ pub struct ExperimentView {
     last_refresh: f64,
 }
 
-impl Default for ExperimentView {
-    /// Opens the shipped lecture experiment when there is one.
-    fn default() -> Self {
-        let shipped = crate::samples::sample_path("experiments/lecture");
+impl ExperimentView {
+    /// Opens the shipped lecture experiment when there is one; new experiments go into the
+    /// workspace.
+    pub fn new(workspace: &Workspace) -> Self {
+        let shipped = sample_path("experiments/lecture", Some(&workspace.root));
         ExperimentView {
             source: shipped.display().to_string(),
-            folder: "experiments/lecture".into(),
+            folder: workspace
+                .experiments()
+                .join("lecture")
+                .display()
+                .to_string(),
             experiment: Experiment::open(&shipped).ok(),
             units: Vec::new(),
             summary: Vec::new(),
@@ -200,7 +207,7 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
             .on_hover_text("None, Neural (model), Neural (data), Shuffle x 3 seeds on the samples")
             .clicked()
         {
-            let plan = Plan::preset(Preset::Lecture, &crate::samples::sample_path(""));
+            let plan = Plan::preset(Preset::Lecture, &sample_path("", Some(&app.workspace.root)));
             match Experiment::create(Path::new(view.folder.trim()), &plan) {
                 Ok(exp) => view.set(exp),
                 Err(e) => app.errors.push(e.to_string()),

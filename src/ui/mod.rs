@@ -19,6 +19,7 @@ use eframe::egui;
 
 use crate::data::{load_scan, LoadOptions, Scan};
 use crate::jobs::{Job, JobStatus};
+use crate::runs::Workspace;
 use crate::similarity::analysis::{analyse_oracles, OracleAnalysis};
 use crate::similarity::weights::{snr_weights, SnrWeights};
 use widgets::stimulus::StimulusTextures;
@@ -88,11 +89,18 @@ pub struct NeuregApp {
     pub target: Option<Arc<predictor_tab::BuiltTarget>>,
     /// Where exports are written.
     pub export_dir: PathBuf,
+    /// The workspace: default folders for runs, predictors, experiments and exports.
+    pub workspace: Workspace,
 }
 
 impl NeuregApp {
-    /// A window that will load `paths` on its first frame.
-    pub fn new(device: Device, options: LoadOptions, paths: Vec<PathBuf>) -> Self {
+    /// A window on `workspace` that will load `paths` on its first frame.
+    pub fn new(
+        device: Device,
+        options: LoadOptions,
+        paths: Vec<PathBuf>,
+        workspace: Workspace,
+    ) -> Self {
         NeuregApp {
             device,
             options,
@@ -110,12 +118,13 @@ impl NeuregApp {
             stimuli: StimulusTextures::default(),
             scans_view: Default::default(),
             similarity_view: Default::default(),
-            predictor_view: Default::default(),
-            training_view: Default::default(),
+            predictor_view: predictor_tab::PredictorView::new(&workspace),
+            training_view: training_tab::TrainingView::new(&workspace),
             robustness_view: Default::default(),
-            experiment_view: Default::default(),
+            experiment_view: experiment_tab::ExperimentView::new(&workspace),
             target: None,
-            export_dir: PathBuf::from("neureg-exports"),
+            export_dir: workspace.exports(),
+            workspace,
         }
     }
 
@@ -335,8 +344,13 @@ impl eframe::App for NeuregApp {
     }
 }
 
-/// Opens the window on the scans it had last, or on the shipped sample scans at first start.
-pub fn run_window(device: Device, options: LoadOptions) -> anyhow::Result<()> {
+/// Opens the window on `workspace` and the scans it had last, or on the shipped sample scans at
+/// first start.
+pub fn run_window(
+    device: Device,
+    options: LoadOptions,
+    workspace: Workspace,
+) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1400.0, 900.0])
@@ -352,8 +366,9 @@ pub fn run_window(device: Device, options: LoadOptions) -> anyhow::Result<()> {
                 .and_then(|s| s.get_string(STORAGE_KEY))
                 .and_then(|text| serde_json::from_str(&text).ok());
             // First start (nothing remembered): the shipped sample scans.
-            let paths = remembered.unwrap_or_else(crate::samples::sample_scans);
-            Ok(Box::new(NeuregApp::new(device, options, paths)))
+            let paths =
+                remembered.unwrap_or_else(|| crate::samples::sample_scans(Some(&workspace.root)));
+            Ok(Box::new(NeuregApp::new(device, options, paths, workspace)))
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))

@@ -14,6 +14,7 @@ use super::NeuregApp;
 use crate::data::Scan;
 use crate::jobs::Job;
 use crate::nn::predictor::PredictorConfig;
+use crate::runs::Workspace;
 use crate::samples::sample_path;
 use crate::similarity::denoising::{denoising, Denoising};
 use crate::similarity::ordering::spectral_order;
@@ -71,13 +72,14 @@ pub struct PredictorView {
     shown: usize,
 }
 
-impl Default for PredictorView {
-    fn default() -> Self {
+impl PredictorView {
+    /// Fits go into the workspace's predictors.
+    pub fn new(workspace: &Workspace) -> Self {
         PredictorView {
             scan: 0,
             config: PredictorConfig::default(),
             fit: FitConfig::default(),
-            folder: "neureg-predictors".into(),
+            folder: workspace.predictors().display().to_string(),
             open_path: String::new(),
             live: Arc::default(),
             fit_job: None,
@@ -249,7 +251,7 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
             open = vec![PathBuf::from(view.open_path.trim())];
         }
         if view.samples.0 != names {
-            view.samples = (names.clone(), sample_predictors(&names));
+            view.samples = (names.clone(), sample_predictors(&names, &app.workspace));
         }
         if !view.samples.1.is_empty()
             && ui
@@ -317,10 +319,10 @@ fn start_fit(app: &mut NeuregApp) {
 
 /// The shipped sample predictors of the scans named in `names` (none when this build's source tree
 /// no longer has them).
-fn sample_predictors(names: &[String]) -> Vec<PathBuf> {
+fn sample_predictors(names: &[String], workspace: &Workspace) -> Vec<PathBuf> {
     names
         .iter()
-        .map(|n| sample_path("predictors").join(n))
+        .map(|n| sample_path("predictors", Some(&workspace.root)).join(n))
         .filter(|d| d.join("meta.json").is_file())
         .collect()
 }

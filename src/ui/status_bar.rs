@@ -1,4 +1,4 @@
-//! The status bar: device, export folder, running jobs with progress and cancel.
+//! The status bar: device, workspace, export folder, running jobs with progress and cancel.
 
 use eframe::egui;
 
@@ -8,6 +8,12 @@ use super::NeuregApp;
 pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.label(format!("Device: {}", app.device_name()));
+        ui.separator();
+        ui.label(format!("Workspace: {}", app.workspace.root.display()))
+            .on_hover_text(
+                "Where runs, predictors, experiments and exports go by default; start with \
+                 --workspace DIR or NEUREG_WORKSPACE=DIR for another",
+            );
         ui.separator();
         let label = ui.label("Exports to:");
         let mut dir = app.export_dir.display().to_string();

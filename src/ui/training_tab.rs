@@ -16,7 +16,8 @@ use crate::nn::resnet::Depth;
 use crate::nn::schedule::Schedule;
 use crate::runs::config::{Condition, Optimizer, RunConfig};
 use crate::runs::store::{list_runs, run_dir, RunInfo, RunStatus};
-use crate::runs::MetricEvent;
+use crate::runs::{MetricEvent, Workspace};
+use crate::samples::sample_path;
 use crate::train::classifier::train_run;
 
 /// Seconds between re-reads of the run folders.
@@ -41,13 +42,15 @@ pub struct TrainingView {
     last_refresh: f64,
 }
 
-impl Default for TrainingView {
-    fn default() -> Self {
-        let model_target = crate::samples::sample_path("targets/neural_model.npy");
+impl TrainingView {
+    /// The demo's form on the sample data, listing the runs of `workspace`.
+    pub fn new(workspace: &Workspace) -> Self {
+        let sample = |p: &str| sample_path(p, Some(&workspace.root));
+        let model_target = sample("targets/neural_model.npy");
         let has_target = model_target.is_file();
         let form = RunConfig {
-            data: crate::samples::sample_path("fashion-mnist"),
-            images: crate::samples::sample_path("scans/scan_1.zip"),
+            data: sample("fashion-mnist"),
+            images: sample("scans/scan_1.zip"),
             condition: if has_target {
                 Condition::NeuralModel
             } else {
@@ -60,7 +63,7 @@ impl Default for TrainingView {
             form,
             seeds: "0".into(),
             strengths: String::new(),
-            root: default_root(),
+            root: default_root(workspace),
             queue: Vec::new(),
             job: None,
             runs: Vec::new(),
@@ -70,14 +73,15 @@ impl Default for TrainingView {
     }
 }
 
-/// `runs` in the working folder, or, at first start when there is none, the runs of the shipped
-/// lecture experiment (so that a newcomer sees the comparison without training anything).
-fn default_root() -> String {
-    let shipped = crate::samples::sample_path("experiments/lecture/runs");
-    if !std::path::Path::new("runs").is_dir() && shipped.is_dir() {
+/// The workspace's runs, or, while it has none, the runs of the shipped lecture experiment (so
+/// that a newcomer sees the comparison without training anything).
+fn default_root(workspace: &Workspace) -> String {
+    let shipped = sample_path("experiments/lecture/runs", Some(&workspace.root));
+    let own = workspace.runs();
+    if !own.is_dir() && shipped.is_dir() {
         shipped.display().to_string()
     } else {
-        "runs".into()
+        own.display().to_string()
     }
 }
 
