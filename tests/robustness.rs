@@ -210,6 +210,27 @@ fn the_attacks_find_the_closed_form_minimal_distances_of_a_linear_classifier() {
     }
 }
 
+/// A progress sink that counts: the stage's total, the steps done and the calls that did them.
+#[derive(Default)]
+struct Counted(std::sync::Mutex<(u64, u64, u64)>);
+
+impl Counted {
+    fn counts(&self) -> (u64, u64, u64) {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl neureg::progress::Progress for Counted {
+    fn stage(&self, _: &str, total: u64) {
+        *self.0.lock().unwrap() = (total, 0, 0);
+    }
+    fn advance(&self, n: u64) {
+        let mut c = self.0.lock().unwrap();
+        c.1 += n;
+        c.2 += 1;
+    }
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -349,7 +370,8 @@ fn noise_curves_and_attacks_on_a_trained_run() {
             seed: 0,
         };
         let mut checked = 0;
-        let result = attack_run(&run, &config, &Device::Cpu, &Silent, &mut |batch| {
+        let progress = Counted::default();
+        let result = attack_run(&run, &config, &Device::Cpu, &progress, &mut |batch| {
             let fooled = misclassified(&model, &batch.found.adversarial, batch.labels).unwrap();
             let measured =
                 norms(&(&batch.found.adversarial - batch.images).unwrap(), norm).unwrap();
@@ -366,6 +388,12 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         })
         .unwrap();
         assert_eq!(checked, 8);
+        // The bar ends full, and a search moves it within its one batch (each round).
+        let (total, done, calls) = progress.counts();
+        assert_eq!(done, total, "{attack:?} {norm:?}");
+        if matches!(attack, AttackName::Fgsm | AttackName::Pgd) {
+            assert_eq!(calls, config.rounds as u64 + 1, "{attack:?} {norm:?}");
+        }
         let broken = result.distances.iter().filter(|d| d.is_some()).count();
         assert!(broken >= 6, "{attack:?} {norm:?} broke only {broken} of 8");
         assert!(result.median.is_some());

@@ -234,14 +234,23 @@ fn attack(
 ) -> Result<AttackResult> {
     config.validate()?;
     let run_config = RunConfig::load(dir)?;
+    run_config.check_data(dir)?;
     let model = load_classifier(dir, device)?;
     let images = evaluation_images(&run_config, config.samples)?;
     let (h, w) = images.shape;
     let max_eps = config.max_epsilon(h * w);
     let indices: Vec<usize> = (0..images.len()).collect();
+    // The searching attacks report each round of the search, so that the bar moves within a
+    // batch (one batch of a PGD search takes minutes on a CPU); the others each batch.
+    let searching = matches!(config.attack, AttackName::Fgsm | AttackName::Pgd);
+    let calls_per_image = if searching {
+        config.rounds as u64 + 1
+    } else {
+        1
+    };
     progress.stage(
         &format!("{} {:?}", config.attack.label(), config.norm),
-        images.len() as u64,
+        images.len() as u64 * calls_per_image,
     );
     let mut distances = Vec::with_capacity(images.len());
     for (k, chunk) in indices.chunks(config.batch).enumerate() {
@@ -261,7 +270,11 @@ fn attack(
                 config.norm,
                 max_eps,
                 config.rounds,
-                attack,
+                &mut |eps| {
+                    let candidates = attack(eps)?;
+                    progress.advance(chunk.len() as u64);
+                    Ok(candidates)
+                },
             )
         };
         // `--steps 0` keeps each attack's default; the minimum-norm attacks give one candidate.
@@ -338,7 +351,9 @@ fn attack(
             found: &found,
         });
         distances.extend(found.distance.iter().copied());
-        progress.advance(chunk.len() as u64);
+        if !searching {
+            progress.advance(chunk.len() as u64);
+        }
     }
     Ok(AttackResult {
         run: run_name(dir),

@@ -193,6 +193,7 @@ pub fn noise_curve(
         )));
     }
     let config = RunConfig::load(dir)?;
+    config.check_data(dir)?;
     let model = load_classifier(dir, device)?;
     let images = evaluation_images(&config, samples)?;
     let (h, w) = images.shape;
@@ -254,7 +255,20 @@ pub struct ConditionCurve {
     pub sem: Vec<f64>,
 }
 
-/// Groups curves by condition and strength; curves of other levels than the first are refused.
+impl ConditionCurve {
+    /// "Neural (model) (a = 20, 3 runs)"; None has no strength: "None (3 runs)".
+    pub fn label(&self) -> String {
+        let runs = format!("{} run{}", self.runs, if self.runs == 1 { "" } else { "s" });
+        match self.condition {
+            Condition::None => format!("{} ({runs})", self.condition.label()),
+            _ => format!("{} (a = {}, {runs})", self.condition.label(), self.strength),
+        }
+    }
+}
+
+/// Groups curves by condition and strength (None's runs form one group whatever their strength,
+/// which it does not use, and show strength 0); curves of other levels than the first are
+/// refused.
 pub fn summarise(curves: &[NoiseCurve]) -> Result<Vec<ConditionCurve>> {
     let mut out: Vec<ConditionCurve> = Vec::new();
     let Some(first) = curves.first() else {
@@ -270,12 +284,17 @@ pub fn summarise(curves: &[NoiseCurve]) -> Result<Vec<ConditionCurve>> {
     }
     let mut groups: Vec<(Condition, f64, Vec<&NoiseCurve>)> = Vec::new();
     for c in curves {
+        let strength = if c.condition == Condition::None {
+            0.0
+        } else {
+            c.strength
+        };
         match groups
             .iter_mut()
-            .find(|g| g.0 == c.condition && g.1 == c.strength)
+            .find(|g| g.0 == c.condition && g.1 == strength)
         {
             Some(g) => g.2.push(c),
-            None => groups.push((c.condition, c.strength, vec![c])),
+            None => groups.push((c.condition, strength, vec![c])),
         }
     }
     for (condition, strength, members) in groups {
@@ -348,5 +367,12 @@ mod tests {
         // Sample sd of (0.9, 0.7) is 0.1414; SEM = 0.1414 / sqrt 2 = 0.1.
         assert!((s[0].sem[1] - 0.1).abs() < 1e-12);
         assert_eq!((s[1].runs, s[1].sem[0]), (1, 0.0));
+        assert_eq!(s[0].label(), "None (2 runs)");
+        assert_eq!(s[1].label(), "Shuffle (a = 20, 1 run)");
+        // None's runs are one group whatever strength they were given.
+        let mut other = curve("d", Condition::None, vec![0.8, 0.4]);
+        other.strength = 0.0;
+        let s = summarise(&[curve("a", Condition::None, vec![0.9, 0.5]), other]).unwrap();
+        assert_eq!((s.len(), s[0].runs, s[0].strength), (1, 2, 0.0));
     }
 }

@@ -296,13 +296,7 @@ fn noise_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
             .show(ui, |p| {
                 for (k, c) in summary.iter().enumerate() {
                     let colour = condition_colour(k);
-                    let name = format!(
-                        "{} (a = {}, {} run{})",
-                        c.condition.label(),
-                        c.strength,
-                        c.runs,
-                        if c.runs == 1 { "" } else { "s" }
-                    );
+                    let name = c.label();
                     let mut band: Vec<[f64; 2]> = c
                         .levels
                         .iter()
@@ -319,7 +313,9 @@ fn noise_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
                     p.polygon(
                         Polygon::new(name.clone(), PlotPoints::from(band))
                             .fill_color(colour.gamma_multiply(0.25))
-                            .stroke(egui::Stroke::NONE),
+                            // No outline, but the colour: the legend shows an item's stroke
+                            // colour, and the band shares its entry with the curve.
+                            .stroke(egui::Stroke::new(0.0, colour)),
                     );
                     let pts: PlotPoints = c
                         .levels
