@@ -16,7 +16,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use neureg::data::npy::{encode, write_atomic};
+use neureg::atomic::write_atomic;
+use neureg::data::npy::encode;
 use neureg::eval::attacks::{input_gradient, Model, Norm};
 use neureg::eval::minimal::{attack_run, median, AttackConfig, AttackName};
 use neureg::eval::noise::evaluation_images;

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use candle_core::Device;
-use neureg::data::npy::{encode, write_atomic};
+use neureg::atomic::write_atomic;
+use neureg::data::npy::encode;
 use neureg::data::{Scan, Tier};
 use neureg::similarity::matrix::similarity_matrix;
 use neureg::similarity::oracle::oracle_similarity;

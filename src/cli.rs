@@ -7,17 +7,19 @@ use candle_core::{Device, Tensor};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::npy::{encode, write_atomic};
+use crate::atomic::write_atomic;
+use crate::data::npy::encode;
 use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, LoadOptions, Scan, Tier};
 use crate::eval::minimal::{attack_run, budget_curve, AttackConfig};
-use crate::eval::noise::{default_levels, noise_curve, save_noisy_images, summarise, NoiseKind};
+use crate::eval::noise::{save_noisy_images, NoiseKind};
 use crate::eval::results::{robustness_score, stored_attacks};
 use crate::experiment::report::{write_report, Report};
 use crate::experiment::slurm::{submit, write_array, SlurmOptions, PAUSED_EXIT};
 use crate::experiment::unit::{run_all, run_unit, statuses};
 use crate::experiment::{Experiment, Plan, Preset};
 use crate::nn::predictor::PredictorConfig;
+use crate::pipeline::noise::{evaluate_noise, NoiseEvent, NoiseRequest};
 use crate::progress::Progress;
 use crate::runs::store::run_dir;
 use crate::runs::{MetricEvent, RunConfig, Workspace};
@@ -515,58 +517,56 @@ pub fn run(
             seed,
             save_images,
         } => {
-            let levels = if levels.is_empty() {
-                default_levels()
-            } else {
-                levels
+            let request = NoiseRequest {
+                runs,
+                kind,
+                levels,
+                samples,
+                noise_seed: seed,
             };
             if let Some(dir) = &save_images {
-                let config = RunConfig::load(&runs[0])?;
-                save_noisy_images(&config, kind, &levels, samples, seed, dir)?;
+                let config = RunConfig::load(&request.runs[0])?;
+                save_noisy_images(&config, kind, &request.levels(), samples, seed, dir)?;
             }
-            let mut curves = Vec::new();
-            for run in &runs {
-                warn_if_before_the_fix(run, &RunConfig::load(run)?);
-                let bar = Bar::new();
-                let curve = noise_curve(
-                    run,
-                    kind,
-                    &levels,
-                    samples,
-                    seed,
-                    device,
-                    &bar,
-                    &mut |_, _| {},
-                )?;
-                drop(bar);
-                let cells: Vec<String> = curve
-                    .levels
-                    .iter()
-                    .zip(&curve.accuracy)
-                    .map(|(l, a)| format!("{l:.2}: {a:.3}"))
-                    .collect();
+            let bar = Bar::new();
+            let outcome = evaluate_noise(&request, device, &bar, &mut |event| match event {
+                NoiseEvent::RunStarted { index, notice, .. } => {
+                    if let Some(notice) = notice {
+                        bar.0.suspend(|| {
+                            eprintln!("warning: {}: {notice}", request.runs[index].display())
+                        });
+                    }
+                }
+                NoiseEvent::RunDone { index, curve } => {
+                    let cells: Vec<String> = curve
+                        .levels
+                        .iter()
+                        .zip(&curve.accuracy)
+                        .map(|(l, a)| format!("{l:.2}: {a:.3}"))
+                        .collect();
+                    bar.0.suspend(|| {
+                        println!(
+                            "{} ({}): {}",
+                            request.runs[index].display(),
+                            curve.condition.label(),
+                            cells.join(", ")
+                        )
+                    });
+                }
+                NoiseEvent::Level { .. } => {}
+            })?;
+            drop(bar);
+            for c in &outcome.summary {
                 println!(
-                    "{} ({}): {}",
-                    run.display(),
-                    curve.condition.label(),
-                    cells.join(", ")
-                );
-                curves.push(curve);
-            }
-            let summary = summarise(&curves)?;
-            for c in &summary {
-                println!(
-                    "{} (a = {}, {} run{}): accuracy at {:.2} = {:.3} ± {:.3}",
-                    c.condition.label(),
-                    c.strength,
-                    c.runs,
-                    if c.runs == 1 { "" } else { "s" },
+                    "{}: accuracy at {:.2} = {:.3} ± {:.3}",
+                    c.label(),
                     c.levels.last().copied().unwrap_or(0.0),
                     c.mean.last().copied().unwrap_or(0.0),
                     c.sem.last().copied().unwrap_or(0.0)
                 );
             }
-            let value = serde_json::json!({ "runs": curves, "conditions": summary });
+            let value =
+                serde_json::json!({ "runs": outcome.curves, "conditions": outcome.summary });
             write_atomic(&out, value.to_string().as_bytes())?;
         }
         Command::Attack {
@@ -615,7 +615,7 @@ pub fn run(
                     .median
                     .map_or("infinite".into(), |m| format!("{m:.5}"))
             );
-            let stored = stored_attacks(&run);
+            let stored = stored_attacks(&run)?;
             let attacks: Vec<String> = stored
                 .iter()
                 .filter(|r| r.config.norm == config.norm)

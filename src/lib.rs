@@ -4,6 +4,7 @@
 //! Nothing outside `ui` knows egui exists.
 
 mod allocator;
+pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod device;
@@ -12,6 +13,7 @@ pub mod eval;
 pub mod experiment;
 pub mod jobs;
 pub mod nn;
+pub mod pipeline;
 pub mod progress;
 pub mod runs;
 pub mod samples;

@@ -103,9 +103,16 @@ fn a_killed_fit_resumes_without_losing_or_repeating_epochs() {
     assert!(out.join("best.safetensors").is_file() && out.join("last.safetensors").is_file());
     fit_with(&scans[0], &out, 3, &Silent, &mut |m| seen.push(m.epoch)).unwrap();
     assert_eq!(seen, vec![1, 2, 3]);
-    let epochs: Vec<usize> = read_metrics(&out).iter().map(|m| m.epoch).collect();
+    let epochs: Vec<usize> = read_metrics(&out)
+        .unwrap()
+        .iter()
+        .map(|m| m.epoch)
+        .collect();
     assert_eq!(epochs, vec![1, 2, 3]);
-    assert!(read_metrics(&out).iter().all(|m| m.train_loss.is_finite()));
+    assert!(read_metrics(&out)
+        .unwrap()
+        .iter()
+        .all(|m| m.train_loss.is_finite()));
 
     let p = load_predictor(&out, &Device::Cpu).unwrap();
     let q = p.quality().unwrap();

@@ -298,6 +298,32 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         .count() as f64
         / 100.0;
     assert_eq!(curve.accuracy[0], clean);
+
+    // The pipeline's noise step over runs (what the window and `eval-noise` both call): its
+    // events in order, the same curve, and the summary of the one run.
+    use neureg::pipeline::noise::{evaluate_noise, NoiseEvent, NoiseRequest};
+    let request = NoiseRequest {
+        runs: vec![run.clone()],
+        kind: NoiseKind::Gaussian,
+        levels: vec![0.0, 0.05, 0.5],
+        samples: 100,
+        noise_seed: 0,
+    };
+    let mut events = Vec::new();
+    let outcome = evaluate_noise(&request, &Device::Cpu, &Silent, &mut |e| {
+        events.push(match e {
+            NoiseEvent::RunStarted { curve, .. } => format!("start {}", curve.levels.len()),
+            NoiseEvent::Level { level, .. } => format!("level {level}"),
+            NoiseEvent::RunDone { curve, .. } => format!("done {}", curve.levels.len()),
+        })
+    })
+    .unwrap();
+    assert_eq!(
+        events,
+        ["start 0", "level 0", "level 0.05", "level 0.5", "done 3"]
+    );
+    assert_eq!(outcome.curves[0].accuracy, curve.accuracy);
+    assert_eq!((outcome.summary.len(), outcome.summary[0].runs), (1, 1));
     assert!(
         clean > 0.2,
         "the tiny run is better than chance (0.1): {clean}"

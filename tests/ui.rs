@@ -332,6 +332,20 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
         csv.contains("none-a20-seed0,None,20,0,Linf,PGD,12,") && csv.contains(",Linf,best,12,"),
         "{csv}"
     );
+    // A result file broken on disk is reported once, naming it, when the runs are next re-read.
+    std::fs::write(run.join("results/budget_fmn_l2.json"), "{").unwrap();
+    for _ in 0..600 {
+        h.step();
+        if !h.state().errors.is_empty() {
+            break;
+        }
+    }
+    h.run_steps(120);
+    let errors = &h.state().errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("budget_fmn_l2.json"), "{errors:?}");
+    std::fs::remove_file(run.join("results/budget_fmn_l2.json")).unwrap();
+    h.state_mut().errors.clear();
     // Classes by name, from the data set's classes.txt.
     let names =
         std::fs::read_to_string(root.join("sample_data/fashion-mnist/classes.txt")).unwrap();

@@ -156,26 +156,25 @@ pub fn write_tree(path: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> 
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
     if !is_zip {
         for (rel, bytes) in files {
-            crate::data::npy::write_atomic(&path.join(rel), bytes)?;
+            crate::atomic::write_atomic(&path.join(rel), bytes)?;
         }
         return Ok(());
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let tmp = path.with_extension("zip.partial");
-    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(zip::DateTime::default());
-    let to_err =
-        |e: &dyn std::fmt::Display| Error::file(tmp.display(), format!("cannot write zip: {e}"));
-    for (rel, bytes) in files {
-        zip.start_file(rel.as_str(), options)
-            .map_err(|e| to_err(&e))?;
-        std::io::Write::write_all(&mut zip, bytes).map_err(|e| to_err(&e))?;
-    }
-    zip.finish().map_err(|e| to_err(&e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::atomic::write_atomic_with(path, |tmp| {
+        let file = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+        let mut zip = zip::ZipWriter::new(file);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::default());
+        let to_err = |e: &dyn std::fmt::Display| {
+            Error::file(tmp.display(), format!("cannot write zip: {e}"))
+        };
+        for (rel, bytes) in files {
+            zip.start_file(rel.as_str(), options)
+                .map_err(|e| to_err(&e))?;
+            std::io::Write::write_all(&mut zip, bytes).map_err(|e| to_err(&e))?;
+        }
+        zip.finish().map_err(|e| to_err(&e))?;
+        Ok(())
+    })
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::data::npy::write_atomic;
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::eval::attacks::brendel_bethge::{brendel_bethge, BrendelBethgeConfig};
 use crate::eval::attacks::cw::{carlini_wagner, CwConfig};

@@ -10,8 +10,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use crate::atomic::write_atomic;
 use crate::data::augment::pad_to_32;
-use crate::data::npy::{encode, write_atomic};
+use crate::data::npy::encode;
 use crate::data::{load_classification_set, LabelledImages};
 use crate::error::{Error, Result};
 use crate::progress::Progress;

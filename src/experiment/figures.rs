@@ -10,7 +10,7 @@ use std::path::Path;
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use image::{Rgba, RgbaImage};
 
-use crate::data::npy::write_atomic;
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 
 /// An RGB colour.

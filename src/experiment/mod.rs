@@ -14,7 +14,7 @@ pub mod unit;
 
 use std::path::{Path, PathBuf};
 
-use crate::data::npy::write_atomic;
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 pub use plan::{Plan, Preset, Unit};
 

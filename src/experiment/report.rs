@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::data::npy::write_atomic;
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::eval::attacks::Norm;
 use crate::eval::minimal::{median, AttackResult};

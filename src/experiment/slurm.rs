@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::data::npy::write_atomic;
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 

@@ -10,7 +10,7 @@ use candle_core::Device;
 use crate::error::{Error, Result};
 use crate::eval::minimal::{attack_run, AttackResult};
 use crate::eval::noise::{noise_curve, NoiseCurve, NoiseKind};
-use crate::eval::results::{stored_attacks, stored_curve};
+use crate::eval::results::{stored_curve, RunResults};
 use crate::experiment::report::{write_report, Report};
 use crate::experiment::{Experiment, Unit};
 use crate::progress::Progress;
@@ -94,19 +94,22 @@ pub fn stage_name(exp: &Experiment, stage: &Stage) -> String {
     }
 }
 
-/// The run's stored curve of `kind`, if stored with the plan's levels, samples and seed.
+/// The run's stored curve of `kind`, if stored with the plan's levels, samples and seed. An
+/// unreadable curve counts as not stored: the stage runs again and replaces it.
 pub fn plan_curve(exp: &Experiment, dir: &Path, kind: NoiseKind) -> Option<NoiseCurve> {
     let noise = &exp.plan.noise;
-    stored_curve(dir, kind).filter(|c| {
+    stored_curve(dir, kind).ok().flatten().filter(|c| {
         c.levels == noise.levels
             && c.noise_seed == noise.seed
             && (noise.samples == 0 || c.samples == noise.samples)
     })
 }
 
-/// The run's stored attack results made with one of the plan's attack settings.
+/// The run's stored attack results made with one of the plan's attack settings (the readable
+/// ones: an unreadable result counts as not stored, and its attack runs again and replaces it).
 pub fn plan_attacks(exp: &Experiment, dir: &Path) -> Vec<AttackResult> {
-    stored_attacks(dir)
+    RunResults::read(dir)
+        .attacks
         .into_iter()
         .filter(|r| exp.plan.attacks.contains(&r.config))
         .collect()

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::npy::write_atomic;
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::nn::resnet::{Depth, ResNetConfig};
 use crate::nn::schedule::Schedule;

@@ -1,11 +1,14 @@
-//! `metrics.jsonl`: one event a line, appended and flushed as training goes.
+//! `metrics.jsonl`: one event a line, appended and flushed as training goes. The one JSONL
+//! writer and reader of the project, generic over the event type (a classifier run's
+//! [`MetricEvent`], a predictor fit's epoch figures).
 
 use std::io::Write;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::data::npy::write_atomic;
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 
 /// One line of a run's metrics log.
@@ -57,7 +60,7 @@ pub enum MetricEvent {
 }
 
 /// Appends `event` to `path` and flushes it.
-pub fn append(path: &Path, event: &MetricEvent) -> Result<()> {
+pub fn append<T: Serialize>(path: &Path, event: &T) -> Result<()> {
     let mut line =
         serde_json::to_string(event).map_err(|e| Error::file(path.display(), e.to_string()))?;
     line.push('\n');
@@ -84,7 +87,7 @@ impl MetricsLog {
         truncate(path, lines)?;
         Ok(MetricsLog {
             path: path.to_path_buf(),
-            lines: read(path)?.len(),
+            lines: read::<MetricEvent>(path)?.len(),
         })
     }
 
@@ -98,7 +101,7 @@ impl MetricsLog {
 
 /// Reads the events of `path`; a missing file has none, and a last line cut
 /// short by a kill is ignored. A broken line elsewhere is an error.
-pub fn read(path: &Path) -> Result<Vec<MetricEvent>> {
+pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -123,7 +126,7 @@ pub fn read(path: &Path) -> Result<Vec<MetricEvent>> {
 
 /// Keeps the first `count` events of `path` (a resumed run drops what came after its checkpoint).
 pub fn truncate(path: &Path, count: usize) -> Result<()> {
-    let events = read(path)?;
+    let events: Vec<serde_json::Value> = read(path)?;
     let mut text = String::new();
     for e in events.iter().take(count) {
         text.push_str(
@@ -142,7 +145,7 @@ mod tests {
     fn append_read_and_truncate() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("metrics.jsonl");
-        assert!(read(&p).unwrap().is_empty());
+        assert!(read::<MetricEvent>(&p).unwrap().is_empty());
         let events = [
             MetricEvent::Stopped {
                 step: 1,
@@ -156,14 +159,17 @@ mod tests {
         for e in &events {
             append(&p, e).unwrap();
         }
-        assert_eq!(read(&p).unwrap(), events);
+        assert_eq!(read::<MetricEvent>(&p).unwrap(), events);
         // A kill in the middle of a line loses only that line.
         let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(b"{\"event\":\"fin").unwrap();
-        assert_eq!(read(&p).unwrap(), events);
+        assert_eq!(read::<MetricEvent>(&p).unwrap(), events);
         truncate(&p, 1).unwrap();
-        assert_eq!(read(&p).unwrap(), events[..1]);
+        assert_eq!(read::<MetricEvent>(&p).unwrap(), events[..1]);
         std::fs::write(&p, "garbage\n{}\n").unwrap();
-        assert!(read(&p).unwrap_err().to_string().contains("line 1"));
+        assert!(read::<MetricEvent>(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("line 1"));
     }
 }

@@ -1,7 +1,8 @@
 //! The workspace (DESIGN "On disk"): the folder where neureg keeps predictors, targets, runs,
 //! experiments and exports unless told otherwise. `--workspace DIR`, else `$NEUREG_WORKSPACE`,
 //! else `workspace/` in the platform's data directory (Linux `~/.local/share/neureg`, macOS
-//! `~/Library/Application Support/neureg`, Windows `%APPDATA%\neureg\data`). Its subfolders are
+//! `~/Library/Application Support/neureg`, Windows `%APPDATA%\neureg\data`), or, on a machine
+//! without one (no home folder), `neureg-workspace/` in the working folder. Its subfolders are
 //! made when something is written there.
 
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ impl Workspace {
     }
 
     /// The workspace chosen by `flag` (`--workspace`), else by `$NEUREG_WORKSPACE`, else the
-    /// default in the platform's data directory.
+    /// default in the platform's data directory (else in the working folder).
     pub fn locate(flag: Option<&Path>) -> Result<Workspace> {
         if let Some(dir) = flag {
             return Workspace::at(dir);
@@ -40,13 +41,10 @@ impl Workspace {
         if let Some(dir) = std::env::var_os(WORKSPACE_ENV).filter(|v| !v.is_empty()) {
             return Workspace::at(Path::new(&dir));
         }
-        let data = eframe::storage_dir("neureg").ok_or_else(|| {
-            Error::Config(format!(
-                "this platform has no data directory for the default workspace; give \
-                 --workspace DIR or set {WORKSPACE_ENV}"
-            ))
-        })?;
-        Workspace::at(&data.join("workspace"))
+        match eframe::storage_dir("neureg") {
+            Some(data) => Workspace::at(&data.join("workspace")),
+            None => Workspace::at(Path::new("neureg-workspace")),
+        }
     }
 
     /// Classifier runs (`neureg train`, the Training tab).

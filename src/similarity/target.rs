@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic::write_atomic;
 use crate::data::image_file::{image_files, read_gray};
-use crate::data::npy::{encode, read_f32, read_file, write_atomic};
+use crate::data::npy::{encode, read_f32, read_file};
 use crate::data::Scan;
 use crate::error::{Error, Result};
 use crate::progress::Progress;

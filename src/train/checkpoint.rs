@@ -18,13 +18,10 @@ pub fn save(path: &Path, varmap: &VarMap, extra: Vec<(String, Tensor)>) -> Resul
         }
     }
     tensors.extend(extra);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let tmp = path.with_extension("safetensors.partial");
-    candle_core::safetensors::save(&tensors, &tmp)
-        .map_err(|e| Error::file(tmp.display(), format!("cannot write checkpoint: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::atomic::write_atomic_with(path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp)
+            .map_err(|e| Error::file(tmp.display(), format!("cannot write checkpoint: {e}")))
+    })
 }
 
 /// Reads a checkpoint.

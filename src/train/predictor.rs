@@ -4,7 +4,6 @@
 //! ends with an atomic checkpoint (weights, optimiser moments, counters), so a
 //! killed fit resumes where it stopped; the best weights are kept apart.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
@@ -13,13 +12,14 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::npy::write_atomic;
+use crate::atomic::write_atomic;
 use crate::data::{Scan, Tier};
 use crate::error::{Error, Result};
 use crate::nn::adam::Adam;
 use crate::nn::predictor::{ModelShape, Predictor, PredictorConfig};
 use crate::nn::seeded_init::seeded_var_builder;
 use crate::progress::Progress;
+use crate::runs::metrics;
 use crate::similarity::compare::pearson;
 use crate::similarity::quality::{neuron_quality, NeuronQuality};
 use crate::train::checkpoint;
@@ -277,7 +277,7 @@ pub fn fit_predictor(
             validation_correlation: corr,
             lr: adam.lr,
         };
-        append_metrics(&metrics_path, &metrics)?;
+        metrics::append(&metrics_path, &metrics)?;
         on_epoch(&metrics);
         state.epochs_done = epoch;
         if corr > state.best_correlation + 1e-6 {
@@ -334,39 +334,20 @@ pub fn training_loss(
         + (model.smoothness()? * fit.gamma_input)?)?)
 }
 
-fn append_metrics(path: &Path, m: &EpochMetrics) -> Result<()> {
-    let line = serde_json::to_string(m).map_err(|e| Error::file(path.display(), e.to_string()))?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    writeln!(f, "{line}")
-        .and_then(|_| f.flush())
-        .map_err(|e| Error::io(path, e))
-}
-
-/// Drops metrics lines of epochs after `epochs` (written after the last checkpoint of a killed fit).
+/// Drops metrics lines of epochs after `epochs` (written after the last checkpoint of a killed
+/// fit; the lines are in epoch order).
 fn keep_metrics_up_to(path: &Path, epochs: usize) -> Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| serde_json::from_str::<EpochMetrics>(l).is_ok_and(|m| m.epoch <= epochs))
-        .collect();
-    let mut out = kept.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    write_atomic(path, out.as_bytes())
+    let kept = metrics::read::<EpochMetrics>(path)?
+        .iter()
+        .take_while(|m| m.epoch <= epochs)
+        .count();
+    metrics::truncate(path, kept)
 }
 
-/// The epochs of a fit so far, from its `metrics.jsonl`.
-pub fn read_metrics(dir: &Path) -> Vec<EpochMetrics> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+/// The epochs of a fit so far, from its `metrics.jsonl` (none before the first epoch ends; a
+/// broken line is an error naming the file).
+pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
+    metrics::read(&dir.join("metrics.jsonl"))
 }
 
 fn mean_correlation(

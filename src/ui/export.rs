@@ -8,7 +8,8 @@ use eframe::egui;
 
 use super::widgets::colour_map::matrix_image;
 use super::NeuregApp;
-use crate::data::npy::{encode, write_atomic};
+use crate::atomic::write_atomic;
+use crate::data::npy::encode;
 use crate::similarity::SimilarityMatrix;
 
 /// Messages from screenshot callbacks, which run outside the frame.

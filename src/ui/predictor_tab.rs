@@ -116,7 +116,7 @@ impl PredictorView {
 /// What the tab shows of a loaded predictor of `scan`: quality, positions and Fig. 1D.
 fn inspect(loaded: &LoadedPredictor, scan: Arc<Scan>, device: &Device) -> crate::Result<Fitted> {
     Ok(Fitted {
-        metrics: read_metrics(&loaded.dir),
+        metrics: read_metrics(&loaded.dir)?,
         quality: loaded.quality()?,
         positions: loaded.model.readout_positions(),
         denoising: denoising(loaded, &scan, Weighting::SnrRho, device)?,
@@ -297,7 +297,8 @@ fn start_fit(app: &mut NeuregApp) {
     let (config, fit, device) = (view.config.clone(), view.fit.clone(), app.device.clone());
     let live = view.live.clone();
     if let Ok(mut l) = live.lock() {
-        *l = read_metrics(&dir);
+        // A broken log shows nothing here; the fit itself fails naming it.
+        *l = read_metrics(&dir).unwrap_or_default();
     }
     let job = Job::spawn(
         &format!("fitting {}", scan.name),

@@ -4,6 +4,7 @@
 //! distances per run. Runs are the ones ticked in the Training tab; results
 //! are stored in the run folders and shown again when a run is reopened.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -13,10 +14,13 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
 use super::NeuregApp;
 use crate::data::classification::load_classification_set;
 use crate::eval::attacks::Norm;
-use crate::eval::minimal::{attack_run, budget_curve, AttackConfig, AttackName, BudgetCurve};
-use crate::eval::noise::{default_levels, noise_curve, summarise, NoiseCurve, NoiseKind};
-use crate::eval::results::{robustness_score, stored_attacks, stored_budgets, stored_curve};
+use crate::eval::minimal::{
+    attack_run, budget_curve, AttackConfig, AttackName, AttackResult, BudgetCurve,
+};
+use crate::eval::noise::{summarise, NoiseCurve, NoiseKind};
+use crate::eval::results::{robustness_score, RunResults};
 use crate::jobs::Job;
+use crate::pipeline::noise::{evaluate_noise, NoiseEvent, NoiseRequest};
 use crate::runs::store::RunInfo;
 use crate::runs::RunConfig;
 
@@ -42,6 +46,8 @@ pub struct RobustnessView {
     kind: NoiseKind,
     /// Test images of the noise evaluation.
     pub noise_samples: usize,
+    /// Seed of the noise (`neureg eval-noise --seed`).
+    pub noise_seed: u64,
     /// The attack settings.
     pub attack: AttackConfig,
     noise_job: Option<Job<()>>,
@@ -52,6 +58,11 @@ pub struct RobustnessView {
     /// Examples found by the running (or last) attack.
     pub gallery: Arc<Mutex<Vec<Example>>>,
     textures: Vec<[TextureHandle; 3]>,
+    /// The stored results of the ticked runs, re-read with the Training tab's run list (once a
+    /// second) and when an evaluation ends, never in a frame.
+    results: BTreeMap<PathBuf, RunResults>,
+    /// The run-list refresh `results` was read at.
+    results_at: f64,
 }
 
 impl Default for RobustnessView {
@@ -59,6 +70,7 @@ impl Default for RobustnessView {
         RobustnessView {
             kind: NoiseKind::Gaussian,
             noise_samples: 500,
+            noise_seed: 0,
             attack: AttackConfig {
                 attack: AttackName::Pgd,
                 norm: Norm::Linf,
@@ -74,6 +86,8 @@ impl Default for RobustnessView {
             attack_job: None,
             gallery: Arc::default(),
             textures: Vec::new(),
+            results: BTreeMap::new(),
+            results_at: f64::NAN,
         }
     }
 }
@@ -110,45 +124,72 @@ fn collect<T: Send + 'static>(job: &mut Option<Job<T>>, errors: &mut Vec<String>
 
 fn poll(app: &mut NeuregApp) {
     let view = &mut app.robustness_view;
+    let busy = view.is_busy();
     collect(&mut view.noise_job, &mut app.errors);
     collect(&mut view.attack_job, &mut app.errors);
+    let ended = busy && !app.robustness_view.is_busy();
+    let at = app.training_view.refreshed_at();
+    // (NaN at first: never equal.)
+    if ended || at != app.robustness_view.results_at {
+        let results: BTreeMap<PathBuf, RunResults> = chosen_runs(app)
+            .into_iter()
+            .map(|r| {
+                let results = RunResults::read(&r.dir);
+                (r.dir, results)
+            })
+            .collect();
+        for e in results.values().flat_map(|r| &r.unreadable) {
+            if !app.errors.contains(e) {
+                app.errors.push(e.clone());
+            }
+        }
+        let view = &mut app.robustness_view;
+        (view.results, view.results_at) = (results, at);
+    }
+}
+
+/// The stored attack results of `run` as last read.
+fn attacks_of(view: &RobustnessView, run: &RunInfo) -> Vec<AttackResult> {
+    results_of(view, run)
+        .map(|x| x.attacks.clone())
+        .unwrap_or_default()
+}
+
+/// The stored results of `run` as last read.
+fn results_of<'a>(view: &'a RobustnessView, run: &RunInfo) -> Option<&'a RunResults> {
+    view.results.get(&run.dir)
 }
 
 fn start_noise(app: &mut NeuregApp, runs: Vec<PathBuf>) {
     let view = &mut app.robustness_view;
-    let (kind, samples, device) = (view.kind, view.noise_samples, app.device.clone());
-    let live = view.live.clone();
+    let request = NoiseRequest {
+        runs,
+        kind: view.kind,
+        levels: Vec::new(),
+        samples: view.noise_samples,
+        noise_seed: view.noise_seed,
+    };
+    let (device, live) = (app.device.clone(), view.live.clone());
     if let Ok(mut l) = live.lock() {
         l.clear();
     }
     let job = Job::spawn("noise evaluation", app.repaint_fn(), move |p| {
-        let levels = default_levels();
-        for run in &runs {
-            let config = crate::runs::RunConfig::load(run)?;
-            let partial = NoiseCurve {
-                run: crate::runs::store::run_name(run),
-                condition: config.condition,
-                strength: config.strength,
-                seed: config.seed,
-                kind,
-                noise_seed: 0,
-                samples,
-                levels: Vec::new(),
-                accuracy: Vec::new(),
-            };
-            let index = live.lock().map(|mut l| {
-                l.push(partial);
-                l.len() - 1
-            });
-            let mut on_level = |k: usize, a: f64| {
-                if let (Ok(mut l), Ok(i)) = (live.lock(), index.as_ref()) {
-                    l[*i].levels.push(levels[k]);
-                    l[*i].accuracy.push(a);
+        evaluate_noise(&request, &device, p, &mut |event| {
+            let Ok(mut l) = live.lock() else { return };
+            match event {
+                NoiseEvent::RunStarted { curve, .. } => l.push(curve.clone()),
+                NoiseEvent::Level {
+                    level, accuracy, ..
+                } => {
+                    if let Some(c) = l.last_mut() {
+                        c.levels.push(level);
+                        c.accuracy.push(accuracy);
+                    }
                 }
-            };
-            noise_curve(run, kind, &levels, samples, 0, &device, p, &mut on_level)?;
-        }
-        Ok(())
+                NoiseEvent::RunDone { .. } => {}
+            }
+        })
+        .map(|_| ())
     });
     app.jobs.push(job.status());
     app.robustness_view.noise_job = Some(job);
@@ -266,6 +307,9 @@ fn noise_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
             });
         ui.label("test images");
         ui.add(egui::DragValue::new(&mut view.noise_samples).range(10..=10000));
+        let label = ui.label("noise seed");
+        ui.add(egui::DragValue::new(&mut view.noise_seed))
+            .labelled_by(label.id);
     });
     if !busy && ui.button("Evaluate noise").clicked() {
         let dirs = runs.iter().map(|r| r.dir.clone()).collect();
@@ -276,7 +320,7 @@ fn noise_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
     let live: Vec<NoiseCurve> = view.live.lock().map(|l| l.clone()).unwrap_or_default();
     let stored: Vec<NoiseCurve> = runs
         .iter()
-        .filter_map(|r| stored_curve(&r.dir, view.kind))
+        .filter_map(|r| results_of(view, r)?.curve(view.kind).cloned())
         .filter(|c| {
             !live
                 .iter()
@@ -432,7 +476,7 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
         });
     }
     gallery(app, ui);
-    budget_plot(ui, runs);
+    budget_plot(ui, &app.robustness_view, runs);
     ui.horizontal(|ui| {
         ui.label(
             "Median minimal distance per run (best over the attacks run; - : none or infinite)",
@@ -447,7 +491,7 @@ fn attack_panel(app: &mut NeuregApp, ui: &mut egui::Ui, runs: &[RunInfo]) {
         }
         ui.end_row();
         for r in runs {
-            let results = stored_attacks(&r.dir);
+            let results = attacks_of(&app.robustness_view, r);
             let cell = |n| robustness_score(&results, n).map_or("-".into(), |v| format!("{v:.4}"));
             ui.label(r.name());
             ui.label(r.config.condition.label());
@@ -471,7 +515,7 @@ fn export_medians(app: &mut NeuregApp, runs: &[RunInfo]) {
     let mut text = String::from("run,condition,strength,seed,norm,attack,samples,median\n");
     let cell = |m: Option<f32>| m.map_or("inf".into(), |m| m.to_string());
     for r in runs {
-        let results = stored_attacks(&r.dir);
+        let results = attacks_of(&app.robustness_view, r);
         let head = format!(
             "{},{},{},{}",
             r.name(),
@@ -507,11 +551,13 @@ fn export_medians(app: &mut NeuregApp, runs: &[RunInfo]) {
 }
 
 /// Median distance against the step budget for the runs that have one (`neureg attack --budgets`).
-fn budget_plot(ui: &mut egui::Ui, runs: &[RunInfo]) {
+fn budget_plot(ui: &mut egui::Ui, view: &RobustnessView, runs: &[RunInfo]) {
     let curves: Vec<(String, BudgetCurve)> = runs
         .iter()
         .flat_map(|r| {
-            stored_budgets(&r.dir)
+            results_of(view, r)
+                .map(|x| x.budgets.clone())
+                .unwrap_or_default()
                 .into_iter()
                 .map(move |c| (r.name(), c))
         })

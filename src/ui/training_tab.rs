@@ -105,6 +105,14 @@ impl TrainingView {
     }
 }
 
+impl TrainingView {
+    /// When the run folders were last re-read (egui's clock): views that read more of each
+    /// run refresh with it.
+    pub fn refreshed_at(&self) -> f64 {
+        self.last_refresh
+    }
+}
+
 /// Starts the next queued run, collects a finished one and re-reads the run folders.
 pub fn poll(app: &mut NeuregApp, now: f64) {
     let repaint = app.repaint_fn();
