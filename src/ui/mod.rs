@@ -62,7 +62,7 @@ pub struct NeuregApp {
     pub scans: Vec<LoadedScan>,
     /// Paths waiting to be loaded on the next frame.
     pending: Vec<PathBuf>,
-    loading: Vec<(PathBuf, Job<Scan>)>,
+    loading: Vec<(PathBuf, Job<LoadedScan>)>,
     /// The oracle analysis of all loaded scans, when done.
     pub analysis: Option<Arc<OracleAnalysis>>,
     analysis_job: Option<Job<OracleAnalysis>>,
@@ -223,7 +223,16 @@ impl NeuregApp {
             let job = Job::spawn(
                 &format!("loading {}", path.display()),
                 self.repaint_fn(),
-                move |progress| load_scan(&p, options, progress),
+                // The weights with the scan, on the worker: Eq. 1 over every oracle trial took
+                // the frame it arrived in.
+                move |progress| {
+                    let scan = load_scan(&p, options, progress)?;
+                    let snr = snr_weights(&scan, &scan.oracle_trials()).map_err(|e| e.to_string());
+                    Ok(LoadedScan {
+                        scan: Arc::new(scan),
+                        snr,
+                    })
+                },
             );
             self.jobs.push(job.status());
             self.loading.push((path, job));
@@ -234,12 +243,8 @@ impl NeuregApp {
             let Some(result) = job.poll() else { break };
             self.loading.remove(0);
             match result {
-                Ok(scan) => {
-                    let snr = snr_weights(&scan, &scan.oracle_trials()).map_err(|e| e.to_string());
-                    self.scans.push(LoadedScan {
-                        scan: Arc::new(scan),
-                        snr,
-                    });
+                Ok(loaded) => {
+                    self.scans.push(loaded);
                     changed = true;
                 }
                 Err(crate::Error::Cancelled) => {}
