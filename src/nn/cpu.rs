@@ -110,6 +110,18 @@ pub(crate) fn with_scratch<const N: usize, R>(
     })
 }
 
+/// The tests' comparison of a hand-written op with candle's: the largest difference relative to
+/// the largest magnitude of `b`, that magnitude taken as at least `floor`.
+#[cfg(test)]
+pub(crate) fn rel_diff(
+    a: &candle_core::Tensor,
+    b: &candle_core::Tensor,
+    floor: f32,
+) -> candle_core::Result<f32> {
+    let scale = b.abs()?.max_all()?.to_scalar::<f32>()?.max(floor);
+    Ok((a - b)?.abs()?.max_all()?.to_scalar::<f32>()? / scale)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
