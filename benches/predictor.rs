@@ -15,7 +15,8 @@ use candle_nn::VarMap;
 use neureg::nn::adam::Adam;
 use neureg::nn::predictor::{ModelShape, Predictor, PredictorConfig};
 use neureg::nn::seeded_init::seeded_var_builder;
-use neureg::train::predictor::{training_loss, FitConfig};
+use neureg::runs::predictor::FitConfig;
+use neureg::train::predictor::training_loss;
 
 const H: usize = 36;
 const W: usize = 64;

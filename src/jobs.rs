@@ -1,7 +1,10 @@
 //! Runs a job (any long library call) on a worker thread: progress flows in
 //! through a shared status, a cancel flag flows out, the result comes back
-//! over a channel. The window polls jobs each frame and never blocks on them.
+//! over a channel. The window keeps its jobs in one registry keyed by what they do, polls it
+//! each frame and never blocks on it.
 
+use std::any::Any;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -127,6 +130,86 @@ impl<T: Send + 'static> Job<T> {
     }
 }
 
+/// The window's running jobs, keyed by what they do (e.g. `"predictor.fit"`): the status bar lists
+/// them, cancel buttons reach them, their owners collect their results by key.
+#[derive(Default)]
+pub struct Jobs {
+    running: BTreeMap<String, Job<Box<dyn Any + Send>>>,
+    repaint: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Jobs {
+    /// Calls `repaint` whenever a job has news.
+    pub fn set_repaint(&mut self, repaint: Arc<dyn Fn() + Send + Sync>) {
+        self.repaint = Some(repaint);
+    }
+
+    /// Starts `work` under `key` unless a job of that key is running (then false).
+    pub fn spawn<T: Send + 'static>(
+        &mut self,
+        key: &str,
+        name: &str,
+        work: impl FnOnce(&dyn Progress) -> Result<T> + Send + 'static,
+    ) -> bool {
+        if self.running.contains_key(key) {
+            return false;
+        }
+        let repaint = self.repaint.clone().unwrap_or_else(|| Arc::new(|| {}));
+        let job = Job::spawn(name, repaint, move |p| {
+            work(p).map(|v| Box::new(v) as Box<dyn Any + Send>)
+        });
+        self.running.insert(key.to_string(), job);
+        true
+    }
+
+    /// The result of the job under `key` once it has finished (the job leaves the registry);
+    /// `None` while it runs or when there is none.
+    pub fn take<T: 'static>(&mut self, key: &str) -> Option<Result<T>> {
+        let result = self.running.get_mut(key)?.poll()?;
+        self.running.remove(key);
+        Some(result.and_then(|v| {
+            v.downcast::<T>().map(|v| *v).map_err(|_| {
+                Error::Config(format!(
+                    "job {key:?} returned another type (a bug: please report it)"
+                ))
+            })
+        }))
+    }
+
+    /// Whether a job runs under `key`.
+    pub fn is_running(&self, key: &str) -> bool {
+        self.running.contains_key(key)
+    }
+
+    /// Whether any job runs.
+    pub fn is_busy(&self) -> bool {
+        !self.running.is_empty()
+    }
+
+    /// Asks the job under `key`, if any, to stop.
+    pub fn cancel(&self, key: &str) {
+        if let Some(job) = self.running.get(key) {
+            job.status.cancel();
+        }
+    }
+
+    /// Drops the job under `key` from the registry (it runs on, unheard, until it checks its
+    /// cancel flag).
+    pub fn forget(&mut self, key: &str) {
+        self.running.remove(key);
+    }
+
+    /// The status of the job under `key`.
+    pub fn status(&self, key: &str) -> Option<Arc<JobStatus>> {
+        self.running.get(key).map(Job::status)
+    }
+
+    /// Every running job's status, in key order.
+    pub fn statuses(&self) -> Vec<Arc<JobStatus>> {
+        self.running.values().map(Job::status).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +251,38 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("failed unexpectedly"));
+    }
+
+    #[test]
+    fn the_registry_keeps_one_job_per_key_and_hands_its_result_to_its_key() {
+        let mut jobs = Jobs::default();
+        let (go_tx, go_rx) = channel::<()>();
+        assert!(jobs.spawn("a", "first", move |_| {
+            go_rx.recv().ok();
+            Ok(7u32)
+        }));
+        assert!(!jobs.spawn("a", "second", |_| Ok(8u32)), "one job per key");
+        assert!(jobs.is_running("a") && jobs.is_busy());
+        assert_eq!(jobs.statuses().len(), 1);
+        assert!(jobs.take::<u32>("a").is_none(), "still running");
+        go_tx.send(()).unwrap();
+        let result = loop {
+            if let Some(r) = jobs.take::<u32>("a") {
+                break r;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(result.unwrap(), 7);
+        assert!(!jobs.is_busy());
+        assert!(jobs.take::<u32>("b").is_none());
+        // A caller asking for the wrong type gets an error, not a panic.
+        jobs.spawn("c", "typed", |_| Ok("text"));
+        let wrong = loop {
+            if let Some(r) = jobs.take::<u32>("c") {
+                break r;
+            }
+            std::thread::yield_now();
+        };
+        assert!(wrong.unwrap_err().to_string().contains("another type"));
     }
 }

@@ -9,14 +9,14 @@ use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::data::Scan;
 use neureg::nn::predictor::PredictorConfig;
 use neureg::progress::{Progress, Silent};
+use neureg::runs::predictor::{load_predictor, read_metrics, EpochMetrics, FitConfig};
 use neureg::similarity::denoising::targets_vs_truth;
+use neureg::similarity::quality::stored_quality;
 use neureg::similarity::target::{
     common_single_images, data_target, folder_images, load_target, model_target, save_target,
     Weighting,
 };
-use neureg::train::predictor::{
-    fit_predictor, load_predictor, read_metrics, EpochMetrics, FitConfig, FitReport,
-};
+use neureg::train::predictor::{fit_predictor, FitReport};
 
 fn synth_scans(images: usize, seed: u64) -> Vec<Scan> {
     let c = SynthConfig {
@@ -115,7 +115,7 @@ fn a_killed_fit_resumes_without_losing_or_repeating_epochs() {
         .all(|m| m.train_loss.is_finite()));
 
     let p = load_predictor(&out, &Device::Cpu).unwrap();
-    let q = p.quality().unwrap();
+    let q = stored_quality(&p).unwrap();
     assert_eq!(q.rho.len(), scans[0].n_neurons());
     assert!(q
         .rho

@@ -18,12 +18,13 @@ use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::data::Scan;
 use neureg::nn::predictor::PredictorConfig;
 use neureg::progress::Silent;
+use neureg::runs::predictor::{load_predictor, FitConfig};
 use neureg::similarity::denoising::model_vs_data;
 use neureg::similarity::matrix::SimilarityMatrix;
 use neureg::similarity::target::{
     common_single_images, data_target, load_target, model_target, single_shown_images, Weighting,
 };
-use neureg::train::predictor::{fit_predictor, load_predictor, FitConfig};
+use neureg::train::predictor::fit_predictor;
 
 fn sample(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -52,7 +52,7 @@ use eframe::egui;
 fn scans_then_similarity_with_hover_and_pin() {
     let mut h = harness(vec![sample(1), sample(2)]);
     settle(&mut h);
-    assert_eq!(h.state().scans.len(), 2);
+    assert_eq!(h.state().shared.scans.len(), 2);
     h.get_by_label("scan_1");
     h.get_by_label("Remove scan_2");
     h.get_by_label_contains("Signal-to-noise weights of scan_1");
@@ -61,9 +61,9 @@ fn scans_then_similarity_with_hover_and_pin() {
     h.run_steps(3);
     assert_eq!(h.state().tab, Tab::Similarity);
     assert!(
-        h.state().analysis.is_some(),
+        h.state().shared.analysis.is_some(),
         "{:?}",
-        h.state().analysis_error
+        h.state().shared.analysis_error
     );
     let mean = h.get_by_label("Mean").rect();
     h.get_by_label_contains("δ_repeat (σ =");
@@ -99,10 +99,10 @@ fn bad_path_shows_an_error_and_the_window_keeps_running() {
     h.state_mut().open(PathBuf::from("/no/such/scan.zip"));
     settle(&mut h);
     h.get_by_label_contains("Error: /no/such/scan.zip");
-    assert_eq!(h.state().scans.len(), 1);
+    assert_eq!(h.state().shared.scans.len(), 1);
     h.get_by_label("Dismiss").click();
     h.run_steps(2);
-    assert!(h.state().errors.is_empty());
+    assert!(h.state().shared.errors.is_empty());
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn typed_path_loads_a_scan() {
     h.get_by_label("Load").click();
     h.run_steps(1);
     settle(&mut h);
-    assert_eq!(h.state().scans.len(), 1);
+    assert_eq!(h.state().shared.scans.len(), 1);
     h.get_by_label("Remove scan_3");
 }
 
@@ -128,9 +128,10 @@ fn removing_a_scan_recomputes_the_analysis() {
     h.get_by_label("Remove scan_2").click();
     h.run_steps(1);
     settle(&mut h);
-    assert_eq!(h.state().scans.len(), 1);
+    assert_eq!(h.state().shared.scans.len(), 1);
     let a = h
         .state()
+        .shared
         .analysis
         .as_ref()
         .expect("analysis of the remaining scan");
@@ -158,19 +159,23 @@ fn predictor_tab_fits_shows_quality_and_builds_a_target() {
     h.run_steps(2);
     {
         let app = h.state_mut();
-        let (model, fit, folder) = app.predictor_view.settings_mut();
-        model.channels = 4;
-        model.layers = 2;
-        model.input_kernel = 5;
-        model.hidden_kernel = 3;
-        fit.max_epochs = 2;
-        *folder = dir.path().join("predictors").display().to_string();
-        app.export_dir = dir.path().join("exports");
+        let set = &mut app.predictor_view.settings;
+        set.config.channels = 4;
+        set.config.layers = 2;
+        set.config.input_kernel = 5;
+        set.config.hidden_kernel = 3;
+        set.fit.max_epochs = 2;
+        set.folder = dir.path().join("predictors").display().to_string();
+        app.shared.export_dir = dir.path().join("exports");
     }
     h.get_by_label("Fit predictor").click();
     h.run_steps(1);
     settle(&mut h);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
     assert_eq!(h.state().fitted_predictors().len(), 1);
     h.get_by_label_contains("scan_1: test correlation per neuron");
     h.get_by_label_contains("Fig. 1D: 5 oracle images of scan_1");
@@ -180,7 +185,7 @@ fn predictor_tab_fits_shows_quality_and_builds_a_target() {
     h.get_by_label("Build target").click();
     h.run_steps(1);
     settle(&mut h);
-    let target = h.state().target.clone().expect("a target");
+    let target = h.state().shared.target.clone().expect("a target");
     assert_eq!(target.target.matrix.n, 40);
     assert!(target.path.is_file());
     h.get_by_label("Similarity").click();
@@ -197,7 +202,11 @@ fn predictor_tab_opens_the_sample_predictors_of_the_loaded_scans() {
     h.get_by_label("Open sample predictors").click();
     h.run_steps(1);
     settle(&mut h);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
     // One per loaded scan, each with the scan it was fitted to.
     let names: Vec<String> = h
         .state()
@@ -218,8 +227,9 @@ fn training_tab_queues_a_run_and_its_curves_grow() {
     h.get_by_label("Training").click();
     h.run_steps(2);
     {
-        let view = &mut h.state_mut().training_view;
-        view.root = dir.path().display().to_string();
+        let app = h.state_mut();
+        app.shared.runs.root = dir.path().display().to_string();
+        let view = &mut app.training_view.settings;
         let f = &mut view.form;
         f.condition = neureg::runs::Condition::None;
         f.train_limit = 64;
@@ -239,7 +249,8 @@ fn training_tab_queues_a_run_and_its_curves_grow() {
         h.step();
         let lines: usize = h
             .state()
-            .training_view
+            .shared
+            .runs
             .runs
             .iter()
             .map(|r| r.events.len())
@@ -253,12 +264,16 @@ fn training_tab_queues_a_run_and_its_curves_grow() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     settle(&mut h);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
     assert!(
         seen.len() >= 3,
         "metrics read as they were written: {seen:?}"
     );
-    let runs = &h.state().training_view.runs;
+    let runs = &h.state().shared.runs.runs;
     assert_eq!(runs.len(), 2);
     assert!(runs
         .iter()
@@ -288,16 +303,20 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     neureg::train::classifier::train_run(&run, &config, &Device::Cpu, &neureg::progress::Silent)
         .unwrap();
     let mut h = harness(vec![]);
-    h.state_mut().training_view.root = dir.path().display().to_string();
-    h.state_mut().export_dir = dir.path().join("exports");
+    h.state_mut().shared.runs.root = dir.path().display().to_string();
+    h.state_mut().shared.export_dir = dir.path().join("exports");
     h.get_by_label("Robustness").click();
     h.run_steps(3);
-    h.state_mut().robustness_view.noise_samples = 40;
+    h.state_mut().robustness_view.settings.noise_samples = 40;
     h.run_steps(1);
     h.get_by_label("Evaluate noise").click();
     h.run_steps(1);
     settle(&mut h);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
     assert!(run.join("results/noise_gaussian.json").is_file());
     // None has no strength to show.
     h.get_by_label_contains("None (1 run)");
@@ -306,7 +325,7 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     assert!(dir.path().join("exports/noise_curves.csv").is_file());
 
     {
-        let a = &mut h.state_mut().robustness_view.attack;
+        let a = &mut h.state_mut().robustness_view.settings.attack;
         a.samples = 12;
         a.batch = 6;
         a.rounds = 2;
@@ -316,7 +335,11 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     h.get_by_label("Attack none-a20-seed0").click();
     h.run_steps(1);
     settle(&mut h);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
     assert!(run.join("results/attack_pgd_linf.json").is_file());
     let examples = h.state().robustness_view.gallery.lock().unwrap().len();
     assert!(examples > 0, "adversarial examples reach the gallery");
@@ -336,16 +359,16 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     std::fs::write(run.join("results/budget_fmn_l2.json"), "{").unwrap();
     for _ in 0..600 {
         h.step();
-        if !h.state().errors.is_empty() {
+        if !h.state().shared.errors.is_empty() {
             break;
         }
     }
     h.run_steps(120);
-    let errors = &h.state().errors;
+    let errors = &h.state().shared.errors;
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("budget_fmn_l2.json"), "{errors:?}");
     std::fs::remove_file(run.join("results/budget_fmn_l2.json")).unwrap();
-    h.state_mut().errors.clear();
+    h.state_mut().shared.errors.clear();
     // Classes by name, from the data set's classes.txt.
     let names =
         std::fs::read_to_string(root.join("sample_data/fashion-mnist/classes.txt")).unwrap();
@@ -361,7 +384,7 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
 
     // Fig. 5 from the tab: DDN at two budgets.
     {
-        let v = &mut h.state_mut().robustness_view;
+        let v = &mut h.state_mut().robustness_view.settings;
         v.attack.attack = neureg::eval::minimal::AttackName::Ddn;
         v.budgets = "2,4".into();
     }
@@ -369,7 +392,11 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     h.get_by_label("Budget curve (Fig. 5)").click();
     h.run_steps(1);
     settle(&mut h);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
     assert!(run.join("results/budget_ddn_l2.json").is_file());
     h.run_steps(2);
     h.get_by_label_contains("Median distance against the iteration budget");
@@ -383,13 +410,17 @@ fn experiment_tab_runs_a_plan_pauses_resumes_and_shows_the_report() {
     h.get_by_label("Experiment").click();
     h.run_steps(2);
     {
-        let v = &mut h.state_mut().experiment_view;
+        let v = &mut h.state_mut().experiment_view.settings;
         v.source = plan.display().to_string();
         v.folder = dir.path().join("exp").display().to_string();
     }
     h.get_by_label("Open").click();
     h.run_steps(3);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
     h.get_by_label_contains("tiny in");
     h.get_by_label("none-a0-seed0");
     h.get_by_label_contains("0 of 6 units done");
@@ -407,10 +438,14 @@ fn experiment_tab_runs_a_plan_pauses_resumes_and_shows_the_report() {
     h.get_by_label("Pause").click();
     settle(&mut h);
     assert!(
-        h.state().notices.iter().any(|n| n.starts_with("paused:")),
+        h.state()
+            .shared
+            .notices
+            .iter()
+            .any(|n| n.starts_with("paused:")),
         "{:?} {:?}",
-        h.state().notices,
-        h.state().errors
+        h.state().shared.notices,
+        h.state().shared.errors
     );
     h.run_steps(2);
     h.get_by_label("Start").click();
@@ -418,7 +453,11 @@ fn experiment_tab_runs_a_plan_pauses_resumes_and_shows_the_report() {
     // Let the once-a-second refresh read the finished report.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     h.run_steps(3);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
     h.get_by_label_contains("6 of 6 units done");
     h.get_by_label_contains("All 6 units are done.");
     h.get_by_label("Fig. 4: accuracy under gaussian noise.");
@@ -437,4 +476,96 @@ fn experiment_tab_runs_a_plan_pauses_resumes_and_shows_the_report() {
         vec![2, 4, 6, 8, 10, 12],
         "no line lost or repeated by the pause"
     );
+}
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct Memory(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Memory {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn every_tab_s_settings_survive_a_restart() {
+    use neureg::ui::state::State;
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = Workspace::at(dir.path()).unwrap();
+    let mut app = NeuregApp::new(
+        Device::Cpu,
+        LoadOptions::default(),
+        vec![sample(2)],
+        workspace.clone(),
+    );
+    app.tab = Tab::Robustness;
+    app.shared.export_dir = dir.path().join("figures");
+    app.shared.runs.root = dir.path().join("my-runs").display().to_string();
+    app.shared.runs.ticked.insert(dir.path().join("my-runs/a"));
+    app.predictor_view.settings.fit.max_epochs = 7;
+    app.predictor_view.settings.open_path = "somewhere/scan_9".into();
+    app.training_view.settings.seeds = "3, 4".into();
+    app.training_view.settings.form.width = 0.5;
+    app.robustness_view.settings.noise_seed = 11;
+    app.robustness_view.settings.budgets = "3,6".into();
+    app.experiment_view.settings.source = "plans/mine.toml".into();
+    let mut storage = Memory::default();
+    app.state().save(&mut storage);
+
+    let restored = NeuregApp::restored(
+        Device::Cpu,
+        LoadOptions::default(),
+        State::load(&storage),
+        workspace.clone(),
+    );
+    assert_eq!(restored.state(), app.state());
+    assert_eq!(restored.tab, Tab::Robustness);
+    assert_eq!(restored.predictor_view.settings.fit.max_epochs, 7);
+    assert_eq!(restored.training_view.settings.seeds, "3, 4");
+    assert_eq!(restored.robustness_view.settings.noise_seed, 11);
+    assert_eq!(restored.shared.export_dir, dir.path().join("figures"));
+    let remembered = restored.state().scans.unwrap();
+    assert_eq!(remembered.len(), 1);
+    assert!(remembered[0].ends_with("scan_2.zip"));
+
+    // A first start opens the samples with default settings; an earlier version's scan list is
+    // still read; a broken save is a first start, not a failure.
+    let fresh = State::load(&Memory::default());
+    assert_eq!(fresh, State::default());
+    let mut old = Memory::default();
+    eframe::Storage::set_string(&mut old, "neureg.scans", format!("[{:?}]", sample(3)));
+    assert_eq!(State::load(&old).scans, Some(vec![sample(3)]));
+    let mut broken = Memory::default();
+    eframe::Storage::set_string(&mut broken, "neureg.state", "{not json".into());
+    assert_eq!(State::load(&broken), State::default());
+}
+
+#[test]
+fn switching_the_workspace_moves_the_default_folders() {
+    let mut h = harness(vec![]);
+    h.run_steps(2);
+    let other = tempfile::tempdir().unwrap();
+    let ws = Workspace::at(other.path()).unwrap();
+    h.state_mut().switch_workspace(ws.clone());
+    h.run_steps(2);
+    let app = h.state();
+    assert_eq!(app.shared.workspace, ws);
+    assert_eq!(app.shared.export_dir, ws.exports());
+    assert_eq!(
+        app.predictor_view.settings.folder,
+        ws.predictors().display().to_string()
+    );
+    assert!(app
+        .experiment_view
+        .settings
+        .folder
+        .starts_with(&other.path().display().to_string()));
 }

@@ -21,6 +21,12 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Whether `path` is a folder of images (PNG or JPEG files directly in it) rather than a scan:
+/// the one rule wherever a path may be either.
+pub fn is_image_folder(path: &Path) -> bool {
+    path.is_dir() && image_files(path).is_ok_and(|files| !files.is_empty())
+}
+
 /// Reads `path` as luminance on [0, 255] (BT.601, as the classification sets),
 /// resized to `shape` (height, width) when given; returns its shape and pixels.
 pub fn read_gray(path: &Path, shape: Option<(usize, usize)>) -> Result<((usize, usize), Vec<f32>)> {

@@ -3,7 +3,7 @@
 //! feature-sized tensors and passes each way (the mean, the centring, the squares, the norms,
 //! the division, the product and each one's gradient): a third of a regularised training step at
 //! width 0.25. Hand-written because candle has no fused ops; other devices and dtypes use the
-//! candle operations in `train::similarity_loss`.
+//! candle operations of [`layer_similarity_ops`].
 //!
 //! Forward: `m = mean_b x_b`, `c_b = x_b - m`, `n_b = sqrt(|c_b|^2 + eps)`, `e_b = c_b / n_b`,
 //! `S = e e^T`. Backward from `dS`: `dE = (dS + dS^T) e`, `dc_b = (dE_b - e_b (e_b . dE_b)) / n_b`,
@@ -13,13 +13,34 @@
 
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 
+use crate::error::Result;
 use crate::nn::cpu::{on_threads, slice, split_batch, split_samples, with_scratch};
 use crate::nn::gemm::{matmul, Store, View};
 
 /// Added to each squared norm, so that a row equal to the batch mean has similarity 0, not NaN.
 pub const EPS: f32 = 1e-12;
+
+/// Eq. 9: cosine similarity (B, B) of the flattened features `f` (B, ...) centred by their
+/// batch mean.
+pub fn layer_similarity(f: &Tensor) -> Result<Tensor> {
+    let b = f.dim(0)?;
+    let x = f.reshape((b, ()))?;
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        return Ok(layer_similarity_cpu(&x)?);
+    }
+    layer_similarity_ops(&x)
+}
+
+/// [`layer_similarity`] of the rows of `x` (B, D) as candle operations (other devices; the CPU
+/// op's reference).
+pub(crate) fn layer_similarity_ops(x: &Tensor) -> Result<Tensor> {
+    let centred = x.broadcast_sub(&x.mean_keepdim(0)?)?;
+    let norm = (centred.sqr()?.sum_keepdim(1)? + f64::from(EPS))?.sqrt()?;
+    let e = centred.broadcast_div(&norm)?;
+    Ok(e.matmul(&e.t()?)?)
+}
 
 /// `S = e e^T` for the rows of `x` (B, D), a contiguous f32 CPU tensor.
 pub fn layer_similarity_cpu(x: &Tensor) -> candle_core::Result<Tensor> {
@@ -205,7 +226,6 @@ impl CustomOp2 for Gradient {
 mod tests {
     use super::*;
     use crate::nn::cpu::rel_diff;
-    use crate::train::similarity_loss::layer_similarity_ops;
     use candle_core::{Device, Var};
 
     /// The op's values and gradient against candle's operations, for a random `dS`.

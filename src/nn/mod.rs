@@ -10,6 +10,7 @@ pub mod gaussian_readout;
 pub(crate) mod gemm;
 pub mod layer_similarity;
 pub mod predictor;
+pub mod predictor_data;
 pub mod readout_weights;
 pub mod resnet;
 pub mod sampled_readout;

@@ -2,7 +2,8 @@
 //! window and the command line both start, taking a request, a progress sink and, where the
 //! window shows partial results, an event callback, and returning typed results. The command
 //! line prints what it returns; the window draws its events.
-//!
-//! Grown one step at a time: noise evaluation over many runs so far.
 
+pub mod attack;
 pub mod noise;
+pub mod predictors;
+pub mod target;

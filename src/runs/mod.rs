@@ -2,11 +2,14 @@
 //! `metrics.jsonl` and `checkpoints/`; runs started from the command line and
 //! from the window are the same folders.
 
+pub mod checkpoint;
 pub mod config;
 pub mod inputs;
 pub mod lock;
 pub mod metrics;
+pub mod predictor;
 pub mod store;
+pub mod summary;
 pub mod workspace;
 
 pub use config::{BnStatistics, Condition, Optimizer, RunConfig};

@@ -10,12 +10,13 @@ use serde::Serialize;
 
 use crate::data::Scan;
 use crate::error::{Error, Result};
+use crate::runs::predictor::LoadedPredictor;
 use crate::similarity::compare::{bootstrap_difference_se, pearson};
 use crate::similarity::matrix::{similarity_matrix, SimilarityMatrix};
 use crate::similarity::oracle::oracle_similarity;
+use crate::similarity::quality::stored_quality;
 use crate::similarity::target::{neuron_weights, Weighting};
 use crate::similarity::weights::snr_weights;
-use crate::train::predictor::LoadedPredictor;
 
 /// One scatter of Fig. 1D: the entries above the diagonal of two matrices.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,7 +112,7 @@ pub fn denoising(
     )?;
     let pixels: Vec<&[f32]> = ids.iter().map(|id| scan.images[id].as_slice()).collect();
     let predictions = predictor.predict_images(&pixels, scan.image_shape, device)?;
-    let w = neuron_weights(&snr, &predictor.quality()?.rho, weighting);
+    let w = neuron_weights(&snr, &stored_quality(predictor)?.rho, weighting);
     let model = similarity_matrix(
         &predictions,
         ids.len(),

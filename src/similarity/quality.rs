@@ -4,8 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::data::{Scan, Tier};
+use crate::error::{Error, Result};
+use crate::nn::predictor_data::trials_of;
+use crate::runs::predictor::{predict_trials, read_json, LoadedPredictor};
 use crate::similarity::compare::pearson;
 
 /// Per-neuron quality of a model on a set of trials.
@@ -130,6 +135,42 @@ pub fn neuron_quality(
         }
     }
     q
+}
+
+/// The quality of `predictor` on the test tier of `scan` (the scan it was fitted to).
+pub fn test_quality(
+    predictor: &LoadedPredictor,
+    scan: &Scan,
+    flag_below: f32,
+    device: &Device,
+) -> Result<NeuronQuality> {
+    predictor.check_scan(scan)?;
+    let test = trials_of(scan, Tier::Test);
+    if test.is_empty() {
+        return Err(Error::analysis(
+            &scan.name,
+            "no test trials to measure the predictor on",
+        ));
+    }
+    let norm = &predictor.meta.normalization;
+    let pred = predict_trials(&predictor.model, scan, norm, &test, device)?;
+    let resp: Vec<f32> = test
+        .iter()
+        .flat_map(|&t| scan.response(t).to_vec())
+        .collect();
+    let ids: Vec<i64> = test.iter().map(|&t| scan.image_ids[t]).collect();
+    Ok(neuron_quality(
+        &resp,
+        &pred,
+        &ids,
+        scan.n_neurons(),
+        flag_below,
+    ))
+}
+
+/// The quality `predictor`'s fit wrote at its end (`quality.json`).
+pub fn stored_quality(predictor: &LoadedPredictor) -> Result<NeuronQuality> {
+    read_json(&predictor.dir.join("quality.json"))
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@ use crate::data::npy::{encode, read_f32, read_file};
 use crate::data::Scan;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::runs::predictor::LoadedPredictor;
 use crate::similarity::matrix::{similarity_matrix, SimilarityMatrix};
-use crate::train::predictor::LoadedPredictor;
+use crate::similarity::quality::stored_quality;
 
 /// How neurons are weighted in Eq. 6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -188,7 +189,7 @@ pub fn model_target(
     let mut matrices = Vec::with_capacity(predictors.len());
     for p in predictors {
         progress.check()?;
-        let quality = p.quality()?;
+        let quality = stored_quality(p)?;
         let w = neuron_weights(&p.snr_weights()?, &quality.rho, weighting);
         let predictions = p.predict_images(&refs, images.shape, device)?;
         matrices.push(similarity_matrix(

@@ -15,11 +15,11 @@ use crate::nn::resnet::ResNet;
 use crate::nn::seeded_init::seeded_var_builder;
 use crate::nn::sgd::Sgd;
 use crate::progress::Progress;
+use crate::runs::checkpoint;
 use crate::runs::config::{BnStatistics, Optimizer, RunConfig};
 use crate::runs::lock::FolderLock;
 use crate::runs::metrics::{MetricEvent, MetricsLog};
 use crate::runs::store::{RunInfo, RunStatus};
-use crate::train::checkpoint;
 use crate::train::classifier_data::{
     augmentation_rng, epoch_batches, image_batch, prepare, similarity_batch, similarity_rng,
     PreparedSet,

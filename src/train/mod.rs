@@ -1,9 +1,7 @@
 //! Training loops: the predictive model (SPEC 6) and the regularised classifier (SPEC 7).
 
-pub mod checkpoint;
 pub mod classifier;
 pub mod classifier_data;
 pub mod predictor;
-pub mod predictor_data;
 pub mod similarity_loss;
 pub mod targets;

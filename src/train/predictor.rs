@@ -4,7 +4,7 @@
 //! ends with an atomic checkpoint (weights, optimiser moments, counters), so a
 //! killed fit resumes where it stopped; the best weights are kept apart.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
@@ -17,91 +17,15 @@ use crate::data::{Scan, Tier};
 use crate::error::{Error, Result};
 use crate::nn::adam::Adam;
 use crate::nn::predictor::{ModelShape, Predictor, PredictorConfig};
+use crate::nn::predictor_data::{batch, trials_of, Normalization};
 use crate::nn::seeded_init::seeded_var_builder;
 use crate::progress::Progress;
-use crate::runs::metrics;
+use crate::runs::predictor::{
+    load_predictor, predict_trials, read_json, write_json, EpochMetrics, FitConfig, PredictorMeta,
+};
+use crate::runs::{checkpoint, metrics};
 use crate::similarity::compare::pearson;
-use crate::similarity::quality::{neuron_quality, NeuronQuality};
-use crate::train::checkpoint;
-use crate::train::predictor_data::{batch, trials_of, Normalization};
-
-/// How to fit: neuralpredictors' standard trainer, with the batch, learning rate and penalties
-/// that fitted the 500-image sample scans best (smaller batches, a higher rate, lighter penalties).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
-pub struct FitConfig {
-    /// Most epochs to run.
-    #[arg(long, default_value_t = 60)]
-    pub max_epochs: usize,
-    /// Trials per batch.
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-2)]
-    pub lr: f64,
-    /// Epochs without a better validation correlation before the learning rate decays.
-    #[arg(long, default_value_t = 5)]
-    pub patience: usize,
-    /// Factor of each decay.
-    #[arg(long, default_value_t = 0.3)]
-    pub lr_decay: f64,
-    /// Decays before the fit stops.
-    #[arg(long, default_value_t = 2)]
-    pub lr_decay_steps: usize,
-    /// Weight of the readout sparsity penalty (mean |feature weight|).
-    #[arg(long, default_value_t = 0.001)]
-    pub gamma_readout: f64,
-    /// Weight of the core smoothness penalty (Laplacian of the first layer's kernels).
-    #[arg(long, default_value_t = 0.01)]
-    pub gamma_input: f64,
-    /// Explainable-variance fraction below which a neuron is flagged.
-    #[arg(long, default_value_t = 0.05)]
-    pub flag_below: f32,
-    /// Seed of the initial weights and the batch order.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
-impl Default for FitConfig {
-    fn default() -> Self {
-        FitConfig {
-            max_epochs: 60,
-            batch_size: 8,
-            lr: 1e-2,
-            patience: 5,
-            lr_decay: 0.3,
-            lr_decay_steps: 2,
-            gamma_readout: 0.001,
-            gamma_input: 0.01,
-            flag_below: 0.05,
-            seed: 0,
-        }
-    }
-}
-
-/// What a predictor folder says about its model (`meta.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PredictorMeta {
-    /// The scan it was fitted to.
-    pub scan: String,
-    /// Where that scan was read from (absolute when it could be resolved; a relative path is
-    /// relative to the predictor's folder, so that a predictor shipped beside its scan moves with it).
-    pub scan_path: PathBuf,
-    /// The scan's neurons, in the model's output order.
-    pub unit_ids: Vec<i64>,
-    /// The scan's [`Scan::fingerprint`] (None in folders written before neureg recorded it).
-    #[serde(default)]
-    pub scan_fingerprint: Option<u32>,
-    /// Architecture.
-    pub config: PredictorConfig,
-    /// Fit settings.
-    pub fit: FitConfig,
-    /// Input and output sizes.
-    pub shape: ModelShape,
-    /// Input normalisation.
-    pub normalization: Normalization,
-    /// neureg's version.
-    pub version: String,
-}
+use crate::similarity::quality::{test_quality, NeuronQuality};
 
 /// Progress of a fit (`state.json`), rewritten after every epoch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -114,19 +38,6 @@ struct FitState {
     lr: f64,
     adam_step: u64,
     finished: bool,
-}
-
-/// One epoch's figures (a line of `metrics.jsonl`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    /// Epoch number, from 1.
-    pub epoch: usize,
-    /// Mean training loss (Poisson plus penalties).
-    pub train_loss: f64,
-    /// Mean validation correlation over neurons.
-    pub validation_correlation: f32,
-    /// Learning rate used.
-    pub lr: f64,
 }
 
 /// The outcome of a fit.
@@ -151,17 +62,6 @@ pub fn shape_of(scan: &Scan) -> ModelShape {
         behavior: scan.behavior.is_some(),
         pupil: scan.pupil_center.is_some(),
     }
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::file(path.display(), e.to_string()))?;
-    write_atomic(path, text.as_bytes())
-}
-
-fn read_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::file(path.display(), format!("unreadable: {e}")))
 }
 
 /// Fits a predictor to `scan` in the folder `out`, resuming a fit left there.
@@ -307,7 +207,7 @@ pub fn fit_predictor(
         return Err(Error::Cancelled);
     }
     let loaded = load_predictor(out, device)?;
-    let quality = loaded.test_quality(scan, fit.flag_below, device)?;
+    let quality = test_quality(&loaded, scan, fit.flag_below, device)?;
     write_json(&out.join("quality.json"), &quality)?;
     let w = crate::similarity::weights::snr_weights(scan, &scan.oracle_trials())?;
     write_atomic(
@@ -344,12 +244,6 @@ fn keep_metrics_up_to(path: &Path, epochs: usize) -> Result<()> {
     metrics::truncate(path, kept)
 }
 
-/// The epochs of a fit so far, from its `metrics.jsonl` (none before the first epoch ends; a
-/// broken line is an error naming the file).
-pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
-    metrics::read(&dir.join("metrics.jsonl"))
-}
-
 fn mean_correlation(
     model: &Predictor,
     scan: &Scan,
@@ -366,188 +260,4 @@ fn mean_correlation(
         sum += pearson(&r, &p);
     }
     Ok((sum / n as f64) as f32)
-}
-
-/// Predictions (trials x N, response scale) for trials of `scan`, with their own behaviour.
-fn predict_trials(
-    model: &Predictor,
-    scan: &Scan,
-    norm: &Normalization,
-    trials: &[usize],
-    device: &Device,
-) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(trials.len() * scan.n_neurons());
-    let scale = norm.response_scale(device)?;
-    for chunk in trials.chunks(128) {
-        let b = batch(scan, norm, chunk, device)?;
-        let p = model.forward(&b.images, b.behavior.as_ref(), b.pupil.as_ref(), false)?;
-        out.extend(p.broadcast_mul(&scale)?.flatten_all()?.to_vec1::<f32>()?);
-    }
-    Ok(out)
-}
-
-/// A fitted predictor read back from its folder (best weights).
-pub struct LoadedPredictor {
-    /// Its folder.
-    pub dir: PathBuf,
-    /// What it was fitted to and how.
-    pub meta: PredictorMeta,
-    /// The model with the best weights.
-    pub model: Predictor,
-    _varmap: VarMap,
-}
-
-/// Reads the predictor in `dir` (`meta.json`, `best.safetensors`).
-pub fn load_predictor(dir: &Path, device: &Device) -> Result<LoadedPredictor> {
-    let meta_path = dir.join("meta.json");
-    if !meta_path.is_file() {
-        return Err(Error::file(
-            dir.display(),
-            "not a predictor folder: meta.json is missing",
-        ));
-    }
-    let mut meta: PredictorMeta = read_json(&meta_path)?;
-    if meta.scan_path.is_relative() {
-        meta.scan_path = dir.join(&meta.scan_path);
-    }
-    let varmap = VarMap::new();
-    let model = Predictor::new(
-        &meta.config,
-        meta.shape,
-        seeded_var_builder(&varmap, 0, device),
-    )?;
-    let best = dir.join("best.safetensors");
-    checkpoint::restore(&varmap, &checkpoint::load(&best, device)?, &best)?;
-    Ok(LoadedPredictor {
-        dir: dir.to_path_buf(),
-        meta,
-        model,
-        _varmap: varmap,
-    })
-}
-
-impl LoadedPredictor {
-    /// Checks that `scan` is the recording this predictor was fitted to: its neurons, responses and
-    /// image size.
-    pub fn check_scan(&self, scan: &Scan) -> Result<()> {
-        if scan.unit_ids.len() != self.meta.shape.neurons {
-            return Err(Error::analysis(
-                &scan.name,
-                format!(
-                    "has {} neurons but the predictor in {} was fitted to {} with {}",
-                    scan.n_neurons(),
-                    self.dir.display(),
-                    self.meta.scan,
-                    self.meta.shape.neurons
-                ),
-            ));
-        }
-        if self
-            .meta
-            .scan_fingerprint
-            .is_some_and(|f| f != scan.fingerprint())
-        {
-            return Err(Error::analysis(
-                &scan.name,
-                format!(
-                    "is another recording than the one the predictor in {} was fitted to (its \
-                     responses differ from those of {} at {}); load that one",
-                    self.dir.display(),
-                    self.meta.scan,
-                    self.meta.scan_path.display()
-                ),
-            ));
-        }
-        self.check_images(scan.image_shape)
-    }
-
-    /// Checks that images of size `shape` fit the model.
-    pub fn check_images(&self, (h, w): (usize, usize)) -> Result<()> {
-        if (h, w) != (self.meta.shape.height, self.meta.shape.width) {
-            return Err(Error::Config(format!(
-                "the predictor in {} takes {} x {} images, not {h} x {w}",
-                self.dir.display(),
-                self.meta.shape.height,
-                self.meta.shape.width
-            )));
-        }
-        Ok(())
-    }
-
-    /// Quality on the test tier of `scan` (the scan it was fitted to).
-    pub fn test_quality(
-        &self,
-        scan: &Scan,
-        flag_below: f32,
-        device: &Device,
-    ) -> Result<NeuronQuality> {
-        self.check_scan(scan)?;
-        let test = trials_of(scan, Tier::Test);
-        if test.is_empty() {
-            return Err(Error::analysis(
-                &scan.name,
-                "no test trials to measure the predictor on",
-            ));
-        }
-        let pred = predict_trials(&self.model, scan, &self.meta.normalization, &test, device)?;
-        let resp: Vec<f32> = test
-            .iter()
-            .flat_map(|&t| scan.response(t).to_vec())
-            .collect();
-        let ids: Vec<i64> = test.iter().map(|&t| scan.image_ids[t]).collect();
-        Ok(neuron_quality(
-            &resp,
-            &pred,
-            &ids,
-            scan.n_neurons(),
-            flag_below,
-        ))
-    }
-
-    /// Predicted responses (images x N, response scale) to raw images, at the training mean behaviour.
-    pub fn predict_images(
-        &self,
-        images: &[&[f32]],
-        shape: (usize, usize),
-        device: &Device,
-    ) -> Result<Vec<f32>> {
-        self.check_images(shape)?;
-        let norm = &self.meta.normalization;
-        let scale = norm.response_scale(device)?;
-        let mut out = Vec::with_capacity(images.len() * self.meta.shape.neurons);
-        for chunk in images.chunks(128) {
-            let x = norm.images(chunk, shape, device)?;
-            let (behavior, pupil) = norm.mean_inputs(chunk.len(), device)?;
-            let p = self
-                .model
-                .forward(&x, behavior.as_ref(), pupil.as_ref(), false)?;
-            out.extend(p.broadcast_mul(&scale)?.flatten_all()?.to_vec1::<f32>()?);
-        }
-        Ok(out)
-    }
-
-    /// The SNR weights (Eq. 1) of the scan it was fitted to (`snr_weights.npy`).
-    pub fn snr_weights(&self) -> Result<Vec<f32>> {
-        let path = self.dir.join("snr_weights.npy");
-        let w = crate::data::npy::read_f32(
-            &crate::data::npy::read_file(&path)?,
-            &path.display().to_string(),
-        )?;
-        if w.data.len() != self.meta.shape.neurons {
-            return Err(Error::file(
-                path.display(),
-                format!(
-                    "has {} weights for {} neurons",
-                    w.data.len(),
-                    self.meta.shape.neurons
-                ),
-            ));
-        }
-        Ok(w.data)
-    }
-
-    /// The quality written at the end of the fit (`quality.json`).
-    pub fn quality(&self) -> Result<NeuronQuality> {
-        read_json(&self.dir.join("quality.json"))
-    }
 }

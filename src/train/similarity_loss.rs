@@ -4,30 +4,10 @@
 use candle_core::{DType, Tensor, D};
 
 use crate::error::Result;
-use crate::nn::layer_similarity::{layer_similarity_cpu, EPS};
+use crate::nn::layer_similarity::layer_similarity;
 
 /// Similarities are clamped to `[-1 + CLAMP, 1 - CLAMP]` before atanh.
 pub const CLAMP: f64 = 1e-6;
-
-/// Eq. 9: cosine similarity (B, B) of the flattened features `f` (B, ...) centred by their
-/// batch mean.
-pub fn layer_similarity(f: &Tensor) -> Result<Tensor> {
-    let b = f.dim(0)?;
-    let x = f.reshape((b, ()))?;
-    if x.device().is_cpu() && x.dtype() == DType::F32 {
-        return Ok(layer_similarity_cpu(&x)?);
-    }
-    layer_similarity_ops(&x)
-}
-
-/// [`layer_similarity`] of the rows of `x` (B, D) as candle operations (other devices; the CPU
-/// op's reference).
-pub(crate) fn layer_similarity_ops(x: &Tensor) -> Result<Tensor> {
-    let centred = x.broadcast_sub(&x.mean_keepdim(0)?)?;
-    let norm = (centred.sqr()?.sum_keepdim(1)? + f64::from(EPS))?.sqrt()?;
-    let e = centred.broadcast_div(&norm)?;
-    Ok(e.matmul(&e.t()?)?)
-}
 
 /// atanh on `[-1 + CLAMP, 1 - CLAMP]` (candle has none): `(ln(1 + x) - ln(1 - x)) / 2`.
 pub fn atanh_clamped(s: &Tensor) -> Result<Tensor> {

@@ -9,17 +9,17 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::data::image_file::image_files;
+use crate::data::image_file::{image_files, is_image_folder};
 use crate::data::npy::{read_f32, read_file};
 use crate::data::{load_scan, LoadOptions};
 use crate::error::{Error, Result};
 use crate::nn::batch_norm::BnMode;
+use crate::nn::layer_similarity::layer_similarity;
 use crate::nn::resnet::ResNet;
 use crate::progress::Silent;
+use crate::runs::checkpoint;
 use crate::runs::config::{Condition, RunConfig};
 use crate::similarity::target::{folder_images, load_target};
-use crate::train::checkpoint;
-use crate::train::similarity_loss::layer_similarity;
 
 /// A target matrix and the images of its rows, ready for the similarity loss.
 #[derive(Debug, Clone)]
@@ -50,9 +50,8 @@ type ShapedImages = ((usize, usize), Vec<Vec<f32>>);
 /// The images of `path` for the ids `ids`: a scan's images, or (for a folder of PNG/JPEG files)
 /// the files in name order, ids being positions.
 fn images_for(path: &Path, ids: &[i64]) -> Result<ShapedImages> {
-    let is_image_folder = path.is_dir() && !image_files(path)?.is_empty();
     let (shape, by_id): ((usize, usize), std::collections::BTreeMap<i64, Vec<f32>>) =
-        if is_image_folder {
+        if is_image_folder(path) {
             let first = image_files(path)?[0].clone();
             let (shape, _) = crate::data::image_file::read_gray(&first, None)?;
             let set = folder_images(path, shape)?;

@@ -6,17 +6,15 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use eframe::egui;
+use serde::{Deserialize, Serialize};
 
+use super::shared::{Shared, REFRESH_SECONDS};
+use super::view::{Cx, View};
 use crate::experiment::report::write_report;
 use crate::experiment::unit::{run_all, statuses, UnitState, UnitStatus};
 use crate::experiment::{Experiment, Plan, Preset};
-use crate::jobs::Job;
 use crate::runs::Workspace;
 use crate::samples::sample_path;
-use crate::ui::NeuregApp;
-
-/// Seconds between re-reads of the experiment folder.
-const REFRESH_SECONDS: f64 = 1.0;
 
 /// A report figure shown in the tab.
 struct Figure {
@@ -24,12 +22,23 @@ struct Figure {
     texture: egui::TextureHandle,
 }
 
-/// The tab's state.
-pub struct ExperimentView {
+/// The job key of the experiment running.
+const RUN: &str = "experiment.run";
+
+/// What the Experiment tab remembers between starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
     /// A plan file (.toml, .json) or an experiment folder, as typed.
     pub source: String,
     /// Where a plan file's experiment goes.
     pub folder: String,
+}
+
+/// The tab's state.
+pub struct ExperimentView {
+    /// The settings.
+    pub settings: Settings,
     /// The experiment open.
     pub experiment: Option<Experiment>,
     /// Its units' states, as last read.
@@ -38,7 +47,6 @@ pub struct ExperimentView {
     pub summary: Vec<String>,
     figures: Vec<Figure>,
     report_stamp: Option<SystemTime>,
-    job: Option<Job<()>>,
     last_refresh: f64,
 }
 
@@ -48,37 +56,41 @@ impl ExperimentView {
     pub fn new(workspace: &Workspace) -> Self {
         let shipped = sample_path("experiments/lecture", Some(&workspace.root));
         ExperimentView {
-            source: shipped.display().to_string(),
-            folder: workspace
-                .experiments()
-                .join("lecture")
-                .display()
-                .to_string(),
+            settings: Settings {
+                source: shipped.display().to_string(),
+                folder: lecture_folder(workspace),
+            },
             experiment: Experiment::open(&shipped).ok(),
             units: Vec::new(),
             summary: Vec::new(),
             figures: Vec::new(),
             report_stamp: None,
-            job: None,
             last_refresh: f64::NEG_INFINITY,
         }
     }
 }
 
-impl ExperimentView {
-    /// Whether the experiment is running.
-    pub fn is_busy(&self) -> bool {
-        self.job.is_some()
-    }
+/// Where the lecture preset's experiment goes in `workspace`.
+fn lecture_folder(workspace: &Workspace) -> String {
+    workspace
+        .experiments()
+        .join("lecture")
+        .display()
+        .to_string()
+}
 
+impl ExperimentView {
     /// Opens what `source` names: an experiment folder, or a plan whose experiment goes to
     /// `folder`.
     fn open(&mut self) -> crate::Result<()> {
-        let source = PathBuf::from(self.source.trim());
+        let source = PathBuf::from(self.settings.source.trim());
         let exp = if Experiment::plan_path(&source).is_file() {
             Experiment::open(&source)?
         } else {
-            Experiment::create(Path::new(self.folder.trim()), &Plan::read(&source)?)?
+            Experiment::create(
+                Path::new(self.settings.folder.trim()),
+                &Plan::read(&source)?,
+            )?
         };
         self.set(exp);
         Ok(())
@@ -146,60 +158,38 @@ fn figure_files(report: &Path) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// Collects a finished run and re-reads the folder once a second.
-pub fn poll(app: &mut NeuregApp, ctx: &egui::Context, now: f64) {
-    let view = &mut app.experiment_view;
-    let mut refresh = now - view.last_refresh >= REFRESH_SECONDS;
-    if let Some(job) = view.job.as_mut() {
-        if let Some(result) = job.poll() {
-            match result {
-                Ok(()) | Err(crate::Error::Cancelled) => {}
-                Err(crate::Error::Paused(why)) => app.notices.push(format!("paused: {why}")),
-                Err(e) => app.errors.push(e.to_string()),
-            }
-            view.job = None;
-            refresh = true;
-        }
-    }
-    if refresh {
-        view.refresh(ctx);
-        view.last_refresh = now;
-    }
-}
-
-/// Draws the tab.
-pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
+/// Draws the tab, re-reading the folder once a second.
+fn show(cx: &mut Cx<ExperimentView>, ui: &mut egui::Ui) {
     let now = ui.input(|i| i.time);
-    if app.experiment_view.is_busy() {
-        ui.ctx()
-            .request_repaint_after(std::time::Duration::from_secs_f64(REFRESH_SECONDS));
+    if now - cx.view.last_refresh >= REFRESH_SECONDS {
+        cx.view.refresh(ui.ctx());
+        cx.view.last_refresh = now;
     }
-    poll(app, &ui.ctx().clone(), now);
     egui::Panel::left("experiment_controls")
         .resizable(true)
         .default_size(380.0)
         .show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| controls(app, ui));
+            egui::ScrollArea::vertical().show(ui, |ui| controls(cx, ui));
         });
     egui::CentralPanel::default().show(ui, |ui| {
-        egui::ScrollArea::vertical().show(ui, |ui| report(&app.experiment_view, ui));
+        egui::ScrollArea::vertical().show(ui, |ui| report(&*cx.view, ui));
     });
 }
 
-fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
-    let repaint = app.repaint_fn();
-    let device = app.device.clone();
-    let view = &mut app.experiment_view;
+fn controls(cx: &mut Cx<ExperimentView>, ui: &mut egui::Ui) {
+    let device = cx.shared.device.clone();
+    let job = cx.shared.jobs.status(RUN);
+    let view = &mut *cx.view;
     ui.heading("Experiment");
     ui.label("Plan (.toml, .json) or experiment folder");
-    ui.text_edit_singleline(&mut view.source);
+    ui.text_edit_singleline(&mut view.settings.source);
     ui.label("Experiment folder for a plan");
-    ui.text_edit_singleline(&mut view.folder);
-    let idle = view.job.is_none();
+    ui.text_edit_singleline(&mut view.settings.folder);
+    let idle = job.is_none();
     ui.horizontal(|ui| {
         if ui.add_enabled(idle, egui::Button::new("Open")).clicked() {
             if let Err(e) = view.open() {
-                app.errors.push(e.to_string());
+                cx.shared.errors.push(e.to_string());
             }
         }
         if ui
@@ -207,10 +197,13 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
             .on_hover_text("None, Neural (model), Neural (data), Shuffle x 3 seeds on the samples")
             .clicked()
         {
-            let plan = Plan::preset(Preset::Lecture, &sample_path("", Some(&app.workspace.root)));
-            match Experiment::create(Path::new(view.folder.trim()), &plan) {
+            let plan = Plan::preset(
+                Preset::Lecture,
+                &sample_path("", Some(&cx.shared.workspace.root)),
+            );
+            match Experiment::create(Path::new(view.settings.folder.trim()), &plan) {
                 Ok(exp) => view.set(exp),
-                Err(e) => app.errors.push(e.to_string()),
+                Err(e) => cx.shared.errors.push(e.to_string()),
             }
         }
     });
@@ -223,27 +216,25 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         if ui.add_enabled(idle, egui::Button::new("Start")).clicked() {
             let e = exp.clone();
-            let job = Job::spawn(
-                &format!("experiment {}", exp.plan.name),
-                repaint,
-                move |p| run_all(&e, &device, p, &mut |_, _| {}).map(|_| ()),
-            );
-            app.jobs.push(job.status());
-            view.job = Some(job);
+            cx.shared
+                .jobs
+                .spawn(RUN, &format!("experiment {}", exp.plan.name), move |p| {
+                    run_all(&e, &device, p, &mut |_, _| {}).map(|_| ())
+                });
         }
-        if let Some(job) = &view.job {
+        if let Some(job) = &job {
             if ui
                 .button("Pause")
                 .on_hover_text("Checkpoint the running unit and stop; Start resumes it")
                 .clicked()
             {
-                job.status().pause();
+                job.pause();
             }
-            let (stage, fraction) = job.status().progress();
+            let (stage, fraction) = job.progress();
             ui.add(egui::ProgressBar::new(fraction).text(stage));
         } else if ui.button("Rebuild report").clicked() {
             if let Err(e) = write_report(&exp) {
-                app.errors.push(e.to_string());
+                cx.shared.errors.push(e.to_string());
             }
             view.last_refresh = f64::NEG_INFINITY;
         }
@@ -284,5 +275,27 @@ fn report(view: &ExperimentView, ui: &mut egui::Ui) {
                 .fit_to_exact_size(egui::vec2(width, width * size.y / size.x)),
         );
         ui.label(&f.caption);
+    }
+}
+
+impl View for ExperimentView {
+    /// Collects a finished (or paused) run.
+    fn poll(&mut self, shared: &mut Shared) {
+        match shared.jobs.take::<()>(RUN) {
+            Some(Err(crate::Error::Paused(why))) => shared.notices.push(format!("paused: {why}")),
+            Some(result) => {
+                shared.report(result);
+            }
+            None => return,
+        }
+        self.last_refresh = f64::NEG_INFINITY;
+    }
+
+    fn workspace_changed(&mut self, shared: &Shared) {
+        self.settings.folder = lecture_folder(&shared.workspace);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        show(&mut Cx { view: self, shared }, ui)
     }
 }

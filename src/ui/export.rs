@@ -2,21 +2,14 @@
 //! figures to PNG (cropped from a screenshot of the window).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
 
 use eframe::egui;
 
+use super::shared::Shared;
 use super::widgets::colour_map::matrix_image;
-use super::NeuregApp;
 use crate::atomic::write_atomic;
 use crate::data::npy::encode;
 use crate::similarity::SimilarityMatrix;
-
-/// Messages from screenshot callbacks, which run outside the frame.
-fn screenshot_messages() -> &'static Arc<Mutex<Vec<String>>> {
-    static MESSAGES: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
-    MESSAGES.get_or_init(Default::default)
-}
 
 /// A file name made safe from a label.
 fn file_name(label: &str, extension: &str) -> String {
@@ -33,61 +26,54 @@ fn file_name(label: &str, extension: &str) -> String {
     format!("{stem}.{extension}")
 }
 
-fn report(app: &mut NeuregApp, result: crate::Result<PathBuf>) {
+fn report(shared: &mut Shared, result: crate::Result<PathBuf>) {
     match result {
-        Ok(path) => app.notices.push(format!("Saved {}", path.display())),
-        Err(e) => app.errors.push(e.to_string()),
+        Ok(path) => shared.notices.push(format!("Saved {}", path.display())),
+        Err(e) => shared.errors.push(e.to_string()),
     }
 }
 
 /// Writes `matrix` as `<label>.npy` into the export folder.
-pub fn matrix_npy(app: &mut NeuregApp, label: &str, matrix: &SimilarityMatrix) {
-    let path = app.export_dir.join(file_name(label, "npy"));
+pub fn matrix_npy(shared: &mut Shared, label: &str, matrix: &SimilarityMatrix) {
+    let path = shared.export_dir.join(file_name(label, "npy"));
     let result = write_atomic(&path, &encode(&[matrix.n, matrix.n], &matrix.values)).map(|_| path);
-    report(app, result);
+    report(shared, result);
 }
 
 /// Writes `matrix` as a PNG in the window's colour map, each cell a square of pixels.
-pub fn matrix_png(app: &mut NeuregApp, label: &str, matrix: &SimilarityMatrix, vmax: f32) {
-    let path = app.export_dir.join(file_name(label, "png"));
+pub fn matrix_png(shared: &mut Shared, label: &str, matrix: &SimilarityMatrix, vmax: f32) {
+    let path = shared.export_dir.join(file_name(label, "png"));
     let result = write_png(
         &path,
         &upscale(&matrix_image(matrix, vmax), (512 / matrix.n.max(1)).max(1)),
     )
     .map(|_| path);
-    report(app, result);
+    report(shared, result);
 }
 
 /// Writes `text` as `<label>.csv` into the export folder.
-pub fn csv(app: &mut NeuregApp, label: &str, text: &str) {
-    let path = app.export_dir.join(file_name(label, "csv"));
+pub fn csv(shared: &mut Shared, label: &str, text: &str) {
+    let path = shared.export_dir.join(file_name(label, "csv"));
     let result = write_atomic(&path, text.as_bytes()).map(|_| path);
-    report(app, result);
+    report(shared, result);
 }
 
 /// Saves the part `rect` of the window as `<label>.png`, once the next frame is rendered.
-pub fn figure_png(app: &mut NeuregApp, ctx: &egui::Context, label: &str, rect: egui::Rect) {
-    let path = app.export_dir.join(file_name(label, "png"));
+pub fn figure_png(shared: &mut Shared, ctx: &egui::Context, label: &str, rect: egui::Rect) {
+    let path = shared.export_dir.join(file_name(label, "png"));
     let ppp = ctx.pixels_per_point();
-    let repaint = ctx.clone();
+    let (repaint, later) = (ctx.clone(), shared.later.clone());
     ctx.request_screenshot(move |image| {
         let crop = image.region(&rect, Some(ppp));
         let message = match write_png(&path, &crop) {
             Ok(()) => format!("Saved {}", path.display()),
             Err(e) => format!("Could not save the figure: {e}"),
         };
-        if let Ok(mut m) = screenshot_messages().lock() {
+        if let Ok(mut m) = later.lock() {
             m.push(message);
         }
         repaint.request_repaint();
     });
-}
-
-/// Moves messages from finished screenshots into the window's notices.
-pub fn collect_screenshots(app: &mut NeuregApp, _ctx: &egui::Context) {
-    if let Ok(mut m) = screenshot_messages().lock() {
-        app.notices.append(&mut m);
-    }
 }
 
 fn upscale(img: &egui::ColorImage, k: usize) -> egui::ColorImage {

@@ -6,26 +6,30 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
+
 use candle_core::Device;
 use eframe::egui::{self, Color32, Rect, Sense};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points, VLine};
 
-use super::NeuregApp;
+use super::shared::Shared;
+use super::view::{Cx, View};
 use crate::data::Scan;
-use crate::jobs::Job;
 use crate::nn::predictor::PredictorConfig;
+use crate::pipeline::predictors::{open_predictors as pair_predictors, ScanSource};
+use crate::pipeline::target::{build_target as pipeline_build_target, TargetImages, TargetRequest};
+use crate::runs::predictor::{
+    load_predictor, read_metrics, EpochMetrics, FitConfig, LoadedPredictor,
+};
 use crate::runs::Workspace;
 use crate::samples::sample_path;
 use crate::similarity::denoising::{denoising, Denoising};
-use crate::similarity::ordering::spectral_order;
-use crate::similarity::quality::NeuronQuality;
-use crate::similarity::target::{
-    common_single_images, model_target, save_target, Target, Weighting,
-};
+use crate::similarity::quality::{stored_quality, NeuronQuality};
+use crate::similarity::target::Weighting;
 use crate::similarity::variability::Histogram;
-use crate::train::predictor::{
-    fit_predictor, load_predictor, read_metrics, EpochMetrics, FitConfig, LoadedPredictor,
-};
+use crate::train::predictor::fit_predictor;
+
+pub use crate::pipeline::target::BuiltTarget;
 
 /// A fitted predictor as the tab shows it.
 pub struct Fitted {
@@ -43,59 +47,53 @@ pub struct Fitted {
     pub denoising: Denoising,
 }
 
-/// A built target with its display order.
-pub struct BuiltTarget {
-    /// The target.
-    pub target: Target,
-    /// Spectral order of its rows.
-    pub order: Vec<usize>,
-    /// Where it was saved.
-    pub path: PathBuf,
+/// What the Predictor tab remembers between starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The scan to fit (index among the loaded scans).
+    pub scan: usize,
+    /// Architecture of the next fit.
+    pub config: PredictorConfig,
+    /// Fit settings.
+    pub fit: FitConfig,
+    /// Folder the fits go into.
+    pub folder: String,
+    /// A predictor folder to open, as typed.
+    pub open_path: String,
 }
 
 /// View state of the Predictor tab.
 pub struct PredictorView {
-    scan: usize,
-    config: PredictorConfig,
-    fit: FitConfig,
-    folder: String,
-    open_path: String,
+    /// The settings.
+    pub settings: Settings,
     live: Arc<Mutex<Vec<EpochMetrics>>>,
-    fit_job: Option<Job<Fitted>>,
-    open_job: Option<Job<Vec<Fitted>>>,
     /// The loaded scans' names and their shipped sample predictors (looked up when the names
     /// change, not every frame).
     samples: (Vec<String>, Vec<PathBuf>),
-    target_job: Option<Job<BuiltTarget>>,
     /// The predictors fitted or opened, one per scan.
     pub fitted: Vec<Fitted>,
     shown: usize,
 }
 
+/// Job keys.
+const FIT: &str = "predictor.fit";
+const OPEN: &str = "predictor.open";
+const TARGET: &str = "predictor.target";
+
 impl PredictorView {
     /// Fits go into the workspace's predictors.
     pub fn new(workspace: &Workspace) -> Self {
         PredictorView {
-            scan: 0,
-            config: PredictorConfig::default(),
-            fit: FitConfig::default(),
-            folder: workspace.predictors().display().to_string(),
-            open_path: String::new(),
+            settings: Settings {
+                folder: workspace.predictors().display().to_string(),
+                ..Settings::default()
+            },
             live: Arc::default(),
-            fit_job: None,
-            open_job: None,
             samples: (Vec::new(), Vec::new()),
-            target_job: None,
             fitted: Vec::new(),
             shown: 0,
         }
-    }
-}
-
-impl PredictorView {
-    /// The settings of the next fit and the folder it goes into.
-    pub fn settings_mut(&mut self) -> (&mut PredictorConfig, &mut FitConfig, &mut String) {
-        (&mut self.config, &mut self.fit, &mut self.folder)
     }
 
     /// Shows `opened`, each in place of an earlier predictor of its scan; the last is shown.
@@ -106,18 +104,13 @@ impl PredictorView {
             self.shown = self.fitted.len() - 1;
         }
     }
-
-    /// Whether a fit, an opening or a target is being computed.
-    pub fn is_busy(&self) -> bool {
-        self.fit_job.is_some() || self.open_job.is_some() || self.target_job.is_some()
-    }
 }
 
 /// What the tab shows of a loaded predictor of `scan`: quality, positions and Fig. 1D.
 fn inspect(loaded: &LoadedPredictor, scan: Arc<Scan>, device: &Device) -> crate::Result<Fitted> {
     Ok(Fitted {
         metrics: read_metrics(&loaded.dir)?,
-        quality: loaded.quality()?,
+        quality: stored_quality(loaded)?,
         positions: loaded.model.readout_positions(),
         denoising: denoising(loaded, &scan, Weighting::SnrRho, device)?,
         dir: loaded.dir.clone(),
@@ -126,32 +119,27 @@ fn inspect(loaded: &LoadedPredictor, scan: Arc<Scan>, device: &Device) -> crate:
 }
 
 /// Shows the tab.
-pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
-    if app.scans.is_empty() {
+fn show(cx: &mut Cx<PredictorView>, ui: &mut egui::Ui) {
+    if cx.shared.scans.is_empty() {
         ui.label("Load a scan in the Scans tab first.");
         return;
     }
-    controls(app, ui);
+    controls(cx, ui);
     ui.separator();
     egui::ScrollArea::vertical()
         .id_salt("predictor")
         .show(ui, |ui| {
             ui.columns(2, |cols| {
-                training_curves(app, &mut cols[0]);
-                if let Some(f) = app.predictor_view.fitted.get(app.predictor_view.shown) {
+                training_curves(cx, &mut cols[0]);
+                if let Some(f) = cx.view.fitted.get(cx.view.shown) {
                     correlations(&mut cols[1], f);
                 }
             });
-            if app
-                .predictor_view
-                .fitted
-                .get(app.predictor_view.shown)
-                .is_some()
-            {
+            if cx.view.fitted.get(cx.view.shown).is_some() {
                 ui.separator();
                 ui.columns(2, |cols| {
-                    positions(app, &mut cols[0]);
-                    if let Some(f) = app.predictor_view.fitted.get(app.predictor_view.shown) {
+                    positions(cx, &mut cols[0]);
+                    if let Some(f) = cx.view.fitted.get(cx.view.shown) {
                         fig_1d(&mut cols[1], &f.denoising);
                     }
                 });
@@ -159,99 +147,100 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
         });
 }
 
-/// Collects the tab's finished jobs (every frame, whichever tab is shown).
-pub fn poll(app: &mut NeuregApp) {
-    let view = &mut app.predictor_view;
-    if let Some(job) = view.fit_job.as_mut() {
-        if let Some(result) = job.poll() {
-            view.fit_job = None;
-            match result {
-                Ok(f) => view.add(vec![f]),
-                Err(crate::Error::Cancelled) => app
-                    .notices
-                    .push("fit cancelled before its first epoch".into()),
-                Err(e) => app.errors.push(e.to_string()),
-            }
-        }
-    }
-    if let Some(job) = view.open_job.as_mut() {
-        if let Some(result) = job.poll() {
-            view.open_job = None;
-            match result {
-                Ok(opened) => view.add(opened),
-                Err(e) => app.errors.push(e.to_string()),
-            }
-        }
-    }
-    if let Some(job) = view.target_job.as_mut() {
-        if let Some(result) = job.poll() {
-            view.target_job = None;
-            match result {
-                Ok(t) => {
-                    app.notices
-                        .push(format!("target saved as {}", t.path.display()));
-                    app.target = Some(Arc::new(t));
+impl PredictorView {
+    /// Collects the tab's finished jobs.
+    fn collect(&mut self, shared: &mut Shared) {
+        match shared.jobs.take::<Fitted>(FIT) {
+            Some(Err(crate::Error::Cancelled)) => shared
+                .notices
+                .push("fit cancelled before its first epoch".into()),
+            Some(result) => {
+                if let Some(f) = shared.report(result) {
+                    self.add(vec![f]);
                 }
-                Err(e) => app.errors.push(e.to_string()),
             }
+            None => {}
+        }
+        if let Some(opened) = shared.jobs.take(OPEN).and_then(|r| shared.report(r)) {
+            self.add(opened);
+        }
+        if let Some(t) = shared
+            .jobs
+            .take::<BuiltTarget>(TARGET)
+            .and_then(|r| shared.report(r))
+        {
+            shared
+                .notices
+                .push(format!("target saved as {}", t.path.display()));
+            shared.target = Some(Arc::new(t));
         }
     }
 }
 
-fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
-    let names: Vec<String> = app.scans.iter().map(|s| s.scan.name.clone()).collect();
-    let view = &mut app.predictor_view;
-    view.scan = view.scan.min(names.len() - 1);
+fn controls(cx: &mut Cx<PredictorView>, ui: &mut egui::Ui) {
+    let names: Vec<String> = cx
+        .shared
+        .scans
+        .iter()
+        .map(|s| s.scan.name.clone())
+        .collect();
+    let jobs = &cx.shared.jobs;
+    let (fitting, opening, building) = (
+        jobs.is_running(FIT),
+        jobs.is_running(OPEN),
+        jobs.is_running(TARGET),
+    );
+    let view = &mut *cx.view;
+    let set = &mut view.settings;
+    set.scan = set.scan.min(names.len() - 1);
     let mut start = false;
     let mut open = Vec::new();
     let mut build = false;
     ui.horizontal(|ui| {
         ui.label("Scan");
         egui::ComboBox::from_id_salt("predictor scan")
-            .selected_text(&names[view.scan])
+            .selected_text(&names[set.scan])
             .show_ui(ui, |ui| {
                 for (k, n) in names.iter().enumerate() {
-                    ui.selectable_value(&mut view.scan, k, n);
+                    ui.selectable_value(&mut set.scan, k, n);
                 }
             });
         ui.label("channels");
-        ui.add(egui::DragValue::new(&mut view.config.channels).range(1..=128))
+        ui.add(egui::DragValue::new(&mut set.config.channels).range(1..=128))
             .on_hover_text("channels per core layer (the paper: 32-64)");
         ui.label("epochs");
-        ui.add(egui::DragValue::new(&mut view.fit.max_epochs).range(1..=500));
+        ui.add(egui::DragValue::new(&mut set.fit.max_epochs).range(1..=500));
         ui.label("batch");
-        ui.add(egui::DragValue::new(&mut view.fit.batch_size).range(2..=256));
+        ui.add(egui::DragValue::new(&mut set.fit.batch_size).range(2..=256));
         ui.label("learning rate");
         ui.add(
-            egui::DragValue::new(&mut view.fit.lr)
+            egui::DragValue::new(&mut set.fit.lr)
                 .range(1e-5..=1.0)
                 .speed(0.0005),
         );
         let label = ui.label("into folder");
-        ui.add(egui::TextEdit::singleline(&mut view.folder).desired_width(160.0))
+        ui.add(egui::TextEdit::singleline(&mut set.folder).desired_width(160.0))
             .labelled_by(label.id);
-        let busy = view.fit_job.is_some();
         start = ui
-            .add_enabled(!busy, egui::Button::new("Fit predictor"))
+            .add_enabled(!fitting, egui::Button::new("Fit predictor"))
             .on_hover_text("A folder that holds this fit already resumes it")
             .clicked();
     });
     ui.horizontal(|ui| {
         let label = ui.label("Predictor folder:");
         ui.add(
-            egui::TextEdit::singleline(&mut view.open_path)
+            egui::TextEdit::singleline(&mut set.open_path)
                 .desired_width(300.0)
                 .hint_text("neureg-predictors/scan_1"),
         )
         .labelled_by(label.id);
-        let opening = view.open_job.is_some();
         if ui.add_enabled(!opening, egui::Button::new("Open")).clicked()
-            && !view.open_path.trim().is_empty()
+            && !set.open_path.trim().is_empty()
         {
-            open = vec![PathBuf::from(view.open_path.trim())];
+            open = vec![PathBuf::from(set.open_path.trim())];
         }
         if view.samples.0 != names {
-            view.samples = (names.clone(), sample_predictors(&names, &app.workspace));
+            view.samples = (names.clone(), sample_predictors(&names, &cx.shared.workspace));
         }
         if !view.samples.1.is_empty()
             && ui
@@ -264,7 +253,7 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
             open = view.samples.1.clone();
         }
         ui.separator();
-        let ready = !view.fitted.is_empty() && view.target_job.is_none();
+        let ready = !view.fitted.is_empty() && !building;
         build = ui
             .add_enabled(ready, egui::Button::new("Build target"))
             .on_hover_text(
@@ -280,30 +269,33 @@ fn controls(app: &mut NeuregApp, ui: &mut egui::Ui) {
         }
     });
     if start {
-        start_fit(app);
+        start_fit(cx);
     }
     if !open.is_empty() {
-        open_predictors(app, open);
+        open_predictors(cx, open);
     }
     if build {
-        build_target(app);
+        build_target(cx);
     }
 }
 
-fn start_fit(app: &mut NeuregApp) {
-    let view = &mut app.predictor_view;
-    let scan = app.scans[view.scan].scan.clone();
-    let dir = PathBuf::from(view.folder.trim()).join(&scan.name);
-    let (config, fit, device) = (view.config.clone(), view.fit.clone(), app.device.clone());
-    let live = view.live.clone();
+fn start_fit(cx: &mut Cx<PredictorView>) {
+    let set = &cx.view.settings;
+    let scan = cx.shared.scans[set.scan].scan.clone();
+    let dir = PathBuf::from(set.folder.trim()).join(&scan.name);
+    let (config, fit, device) = (
+        set.config.clone(),
+        set.fit.clone(),
+        cx.shared.device.clone(),
+    );
+    let live = cx.view.live.clone();
     if let Ok(mut l) = live.lock() {
         // A broken log shows nothing here; the fit itself fails naming it.
         *l = read_metrics(&dir).unwrap_or_default();
     }
-    let job = Job::spawn(
-        &format!("fitting {}", scan.name),
-        app.repaint_fn(),
-        move |progress| {
+    cx.shared
+        .jobs
+        .spawn(FIT, &format!("fitting {}", scan.name), move |progress| {
             let mut on_epoch = |m: &EpochMetrics| {
                 if let Ok(mut l) = live.lock() {
                     l.push(m.clone());
@@ -312,10 +304,7 @@ fn start_fit(app: &mut NeuregApp) {
             fit_predictor(&scan, &config, &fit, &dir, &device, progress, &mut on_epoch)?;
             progress.stage("Fig. 1D", 1);
             inspect(&load_predictor(&dir, &device)?, scan, &device)
-        },
-    );
-    app.jobs.push(job.status());
-    app.predictor_view.fit_job = Some(job);
+        });
 }
 
 /// The shipped sample predictors of the scans named in `names` (none when this build's source tree
@@ -329,83 +318,56 @@ fn sample_predictors(names: &[String], workspace: &Workspace) -> Vec<PathBuf> {
 }
 
 /// Opens the predictors in `dirs`, each with the loaded scan it was fitted to.
-fn open_predictors(app: &mut NeuregApp, dirs: Vec<PathBuf>) {
-    let device = app.device.clone();
-    let scans: Vec<Arc<Scan>> = app.scans.iter().map(|s| s.scan.clone()).collect();
+fn open_predictors(cx: &mut Cx<PredictorView>, dirs: Vec<PathBuf>) {
+    let device = cx.shared.device.clone();
+    let scans = cx.shared.scan_handles();
     let what = match dirs.as_slice() {
         [one] => one.display().to_string(),
         many => format!("{} predictors", many.len()),
     };
-    let job = Job::spawn(
-        &format!("opening {what}"),
-        app.repaint_fn(),
-        move |progress| {
+    cx.shared
+        .jobs
+        .spawn(OPEN, &format!("opening {what}"), move |progress| {
             progress.stage("opening predictors", dirs.len() as u64);
-            let mut opened = Vec::with_capacity(dirs.len());
-            for dir in &dirs {
-                progress.check()?;
-                let loaded = load_predictor(dir, &device)?;
-                let meta = &loaded.meta;
-                let scan = scans
-                    .iter()
-                    .find(|s| {
-                        s.name == meta.scan
-                            && s.unit_ids == meta.unit_ids
-                            && loaded.check_scan(s).is_ok()
-                    })
-                    .ok_or_else(|| {
-                        crate::Error::file(
-                            dir.display(),
-                            format!(
-                                "was fitted to {} ({}), which is not loaded (a scan of that name \
-                                 with other responses is another recording); load it first",
-                                meta.scan,
-                                meta.scan_path.display()
-                            ),
-                        )
-                    })?;
-                opened.push(inspect(&loaded, scan.clone(), &device)?);
-                progress.advance(1);
-            }
-            Ok(opened)
-        },
-    );
-    app.jobs.push(job.status());
-    app.predictor_view.open_job = Some(job);
+            let source = ScanSource {
+                loaded: &scans,
+                read: None,
+            };
+            pair_predictors(&dirs, source, &device, progress)?
+                .into_iter()
+                .map(|p| {
+                    progress.advance(1);
+                    inspect(&p.predictor, p.scan, &device)
+                })
+                .collect::<crate::Result<Vec<Fitted>>>()
+        });
 }
 
-fn build_target(app: &mut NeuregApp) {
-    let view = &app.predictor_view;
-    let dirs: Vec<PathBuf> = view.fitted.iter().map(|f| f.dir.clone()).collect();
-    let scans: Vec<Arc<Scan>> = view.fitted.iter().map(|f| f.scan.clone()).collect();
-    let path = app.export_dir.join("target_neural_model.npy");
-    let device = app.device.clone();
-    let job = Job::spawn("building the target", app.repaint_fn(), move |progress| {
-        let predictors = dirs
-            .iter()
-            .map(|d| load_predictor(d, &device))
-            .collect::<crate::Result<Vec<_>>>()?;
-        let refs: Vec<&Scan> = scans.iter().map(|s| s.as_ref()).collect();
-        let images = common_single_images(&refs)?;
-        let target = model_target(&predictors, &images, Weighting::SnrRho, &device, progress)?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| crate::Error::io(parent, e))?;
-        }
-        save_target(&path, &target)?;
-        let order = spectral_order(&target.matrix);
-        Ok(BuiltTarget {
-            target,
-            order,
-            path,
-        })
-    });
-    app.jobs.push(job.status());
-    app.predictor_view.target_job = Some(job);
+/// Builds the Neural (model) target from every predictor shown, into the workspace's targets.
+fn build_target(cx: &mut Cx<PredictorView>) {
+    let request = TargetRequest {
+        predictors: cx.view.fitted.iter().map(|f| f.dir.clone()).collect(),
+        images: TargetImages::Common,
+        weighting: Weighting::SnrRho,
+        data: false,
+        out: cx.shared.workspace.targets().join("neural_model.npy"),
+    };
+    let scans: Vec<Arc<Scan>> = cx.view.fitted.iter().map(|f| f.scan.clone()).collect();
+    let device = cx.shared.device.clone();
+    cx.shared
+        .jobs
+        .spawn(TARGET, "building the target", move |progress| {
+            let source = ScanSource {
+                loaded: &scans,
+                read: None,
+            };
+            pipeline_build_target(&request, source, &device, progress)
+        });
 }
 
-fn training_curves(app: &NeuregApp, ui: &mut egui::Ui) {
-    let view = &app.predictor_view;
-    let metrics: Vec<EpochMetrics> = if view.fit_job.is_some() {
+fn training_curves(cx: &Cx<PredictorView>, ui: &mut egui::Ui) {
+    let view = &*cx.view;
+    let metrics: Vec<EpochMetrics> = if cx.shared.jobs.is_running(FIT) {
         view.live.lock().map(|l| l.clone()).unwrap_or_default()
     } else {
         view.fitted
@@ -471,8 +433,8 @@ fn correlations(ui: &mut egui::Ui, f: &Fitted) {
         });
 }
 
-fn positions(app: &mut NeuregApp, ui: &mut egui::Ui) {
-    let Some(f) = app.predictor_view.fitted.get(app.predictor_view.shown) else {
+fn positions(cx: &mut Cx<PredictorView>, ui: &mut egui::Ui) {
+    let Some(f) = cx.view.fitted.get(cx.view.shown) else {
         return;
     };
     let scan = f.scan.clone();
@@ -485,7 +447,7 @@ fn positions(app: &mut NeuregApp, ui: &mut egui::Ui) {
         return;
     };
     let (h, w) = scan.image_shape;
-    let texture = app.stimuli.get(ui.ctx(), id, pixels, (h, w));
+    let texture = cx.shared.stimuli.get(ui.ctx(), id, pixels, (h, w));
     let width = ui.available_width().min(520.0);
     let (rect, _) = ui.allocate_exact_size(
         egui::vec2(width, width * h as f32 / w as f32),
@@ -545,5 +507,19 @@ fn fig_1d(ui: &mut egui::Ui, d: &Denoising) {
             "Against the noise-free similarity (synthetic scan): model r = {:.3}, single trial r = {:.3}",
             m.r, s.r
         ));
+    }
+}
+
+impl View for PredictorView {
+    fn poll(&mut self, shared: &mut Shared) {
+        self.collect(shared);
+    }
+
+    fn workspace_changed(&mut self, shared: &Shared) {
+        self.settings.folder = shared.workspace.predictors().display().to_string();
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        show(&mut Cx { view: self, shared }, ui)
     }
 }

@@ -3,7 +3,8 @@
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 
-use super::NeuregApp;
+use super::shared::Shared;
+use super::view::{Cx, View};
 use crate::data::Tier;
 use crate::similarity::variability::Histogram;
 
@@ -22,39 +23,39 @@ pub struct ScansView {
 }
 
 /// Draws the Scans tab.
-pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
+fn show(cx: &mut Cx<ScansView>, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         let label = ui.label("Scan folder or zip:");
         let edit = ui
             .add(
-                egui::TextEdit::singleline(&mut app.scans_view.path)
+                egui::TextEdit::singleline(&mut cx.view.path)
                     .desired_width(420.0)
                     .hint_text("path/to/scan.zip"),
             )
             .labelled_by(label.id);
         let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        if (ui.button("Load").clicked() || enter) && !app.scans_view.path.trim().is_empty() {
-            let path = std::mem::take(&mut app.scans_view.path);
-            app.open(path.trim().into());
+        if (ui.button("Load").clicked() || enter) && !cx.view.path.trim().is_empty() {
+            let path = std::mem::take(&mut cx.view.path);
+            cx.shared.open(path.trim().into());
         }
         if ui.button("Browse zip…").clicked() {
             if let Some(p) = rfd::FileDialog::new()
                 .add_filter("scan", &["zip"])
                 .pick_file()
             {
-                app.open(p);
+                cx.shared.open(p);
             }
         }
         if ui.button("Browse folder…").clicked() {
             if let Some(p) = rfd::FileDialog::new().pick_folder() {
-                app.open(p);
+                cx.shared.open(p);
             }
         }
         ui.weak("or drop folders and zips on the window");
     });
     ui.separator();
-    if app.scans.is_empty() {
-        ui.label(if app.is_busy() {
+    if cx.shared.scans.is_empty() {
+        ui.label(if cx.shared.is_busy() {
             "Loading…"
         } else {
             "No scans loaded."
@@ -77,9 +78,9 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
             ui.strong(h);
         }
         ui.end_row();
-        for (k, loaded) in app.scans.iter().enumerate() {
+        for (k, loaded) in cx.shared.scans.iter().enumerate() {
             let s = &loaded.scan;
-            ui.radio_value(&mut app.scans_view.selected, k, "");
+            ui.radio_value(&mut cx.view.selected, k, "");
             ui.label(&s.name)
                 .on_hover_text(s.source.display().to_string());
             ui.label(s.n_trials().to_string());
@@ -108,13 +109,14 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
         }
     });
     if let Some(k) = remove {
-        app.remove_scan(k);
-        app.scans_view.selected = 0;
+        cx.shared.remove_scan(k);
+        cx.view.selected = 0;
         return;
     }
-    let Some(loaded) = app
+    let Some(loaded) = cx
+        .shared
         .scans
-        .get(app.scans_view.selected.min(app.scans.len() - 1))
+        .get(cx.view.selected.min(cx.shared.scans.len() - 1))
     else {
         return;
     };
@@ -151,7 +153,7 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
                 ui.horizontal(|ui| {
                     if ui.button("Save PNG").clicked() {
                         super::export::figure_png(
-                            app,
+                            cx.shared,
                             ui.ctx(),
                             &format!("{}_snr_histogram", scan.name),
                             rect,
@@ -159,7 +161,7 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
                     }
                     if ui.button("Save CSV").clicked() {
                         super::export::csv(
-                            app,
+                            cx.shared,
                             &format!("{}_snr_histogram", scan.name),
                             &h.to_csv("snr_weight"),
                         );
@@ -171,19 +173,16 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
             }
         }
         let ui = &mut cols[1];
-        gallery(app, ui, &scan);
+        gallery(cx, ui, &scan);
     });
 }
 
-fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui, scan: &crate::data::Scan) {
+fn gallery(cx: &mut Cx<ScansView>, ui: &mut egui::Ui, scan: &crate::data::Scan) {
     let oracle = scan.oracle_trials();
     // Oracle images first, then the rest, each in ascending id.
     let mut ids: Vec<i64> = oracle.keys().copied().collect();
     ids.extend(scan.images.keys().filter(|id| !oracle.contains_key(id)));
-    let start = app
-        .scans_view
-        .gallery_start
-        .min(ids.len().saturating_sub(1));
+    let start = cx.view.gallery_start.min(ids.len().saturating_sub(1));
     ui.horizontal(|ui| {
         ui.strong(format!(
             "Stimuli of {} ({} images, oracle images framed in orange)",
@@ -194,13 +193,13 @@ fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui, scan: &crate::data::Scan) {
             .add_enabled(start > 0, egui::Button::new("Previous"))
             .clicked()
         {
-            app.scans_view.gallery_start = start.saturating_sub(GALLERY_PAGE);
+            cx.view.gallery_start = start.saturating_sub(GALLERY_PAGE);
         }
         if ui
             .add_enabled(start + GALLERY_PAGE < ids.len(), egui::Button::new("Next"))
             .clicked()
         {
-            app.scans_view.gallery_start = start + GALLERY_PAGE;
+            cx.view.gallery_start = start + GALLERY_PAGE;
         }
     });
     let (h, w) = scan.image_shape;
@@ -213,7 +212,7 @@ fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui, scan: &crate::data::Scan) {
                     let Some(pixels) = scan.image(id) else {
                         continue;
                     };
-                    let texture = app.stimuli.get(ui.ctx(), id, pixels, (h, w));
+                    let texture = cx.shared.stimuli.get(ui.ctx(), id, pixels, (h, w));
                     let response = ui.add(egui::Image::new(&texture).fit_to_exact_size(size));
                     let tiers: Vec<&str> = scan
                         .image_ids
@@ -242,4 +241,10 @@ fn gallery(app: &mut NeuregApp, ui: &mut egui::Ui, scan: &crate::data::Scan) {
                 }
             });
         });
+}
+
+impl View for ScansView {
+    fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        show(&mut Cx { view: self, shared }, ui)
+    }
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use eframe::egui::{self, TextureHandle, TextureOptions};
 use egui_plot::{Bar, BarChart, Legend, Plot};
 
+use super::export;
+use super::shared::Shared;
+use super::view::{Cx, View};
 use super::widgets::colour_bar::colour_bar;
 use super::widgets::colour_map::{matrix_image, shared_range};
 use super::widgets::heatmap::heatmap;
-use super::{export, NeuregApp};
 use crate::similarity::analysis::OracleAnalysis;
 use crate::similarity::variability::Histogram;
 use crate::similarity::SimilarityMatrix;
@@ -44,16 +46,16 @@ fn labelled(analysis: &OracleAnalysis) -> Vec<(String, &SimilarityMatrix)> {
 }
 
 /// Draws the Similarity tab.
-pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
-    let Some(analysis) = app.analysis.clone() else {
-        match &app.analysis_error {
+fn show(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui) {
+    let Some(analysis) = cx.shared.analysis.clone() else {
+        match &cx.shared.analysis_error {
             Some(e) => {
                 ui.colored_label(
                     ui.visuals().error_fg_color,
                     format!("No oracle similarity: {e}"),
                 );
             }
-            None if app.is_busy() => {
+            None if cx.shared.is_busy() => {
                 ui.label("Computing the oracle similarity…");
             }
             None => {
@@ -63,10 +65,10 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
         return;
     };
     let key = Arc::as_ptr(&analysis) as usize;
-    if app.similarity_view.made_for != key {
+    if cx.view.made_for != key {
         let matrices = labelled(&analysis);
         let vmax = shared_range(matrices.iter().map(|m| m.1));
-        app.similarity_view.textures = matrices
+        cx.view.textures = matrices
             .iter()
             .map(|(name, m)| {
                 ui.ctx().load_texture(
@@ -76,8 +78,8 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
                 )
             })
             .collect();
-        app.similarity_view.vmax = vmax;
-        app.similarity_view.made_for = key;
+        cx.view.vmax = vmax;
+        cx.view.made_for = key;
     }
     egui::ScrollArea::vertical().id_salt("similarity").show(ui, |ui| {
         ui.label(format!(
@@ -89,20 +91,20 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
         for (scan, n) in analysis.dropped.iter().filter(|d| d.1 > 0) {
             ui.weak(format!("{scan}: {n} of its oracle images are not repeated in every scan and are left out."));
         }
-        matrices_row(app, ui, &analysis);
+        matrices_row(cx, ui, &analysis);
         ui.separator();
-        if app.target.is_some() {
-            target(app, ui);
+        if cx.shared.target.is_some() {
+            target(cx, ui);
             ui.separator();
         }
         ui.columns(2, |cols| {
-            variability(app, &mut cols[0], &analysis);
-            extreme_pairs(app, &mut cols[1], &analysis);
+            variability(cx, &mut cols[0], &analysis);
+            extreme_pairs(cx, &mut cols[1], &analysis);
         });
     });
 }
 
-fn matrices_row(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
+fn matrices_row(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
     let matrices = labelled(analysis);
     let n = analysis.image_ids.len();
     let count = matrices.len() as f32;
@@ -115,11 +117,11 @@ fn matrices_row(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysi
                 ui.strong(name);
                 let r = heatmap(
                     ui,
-                    &app.similarity_view.textures[k],
+                    &cx.view.textures[k],
                     n,
                     size,
-                    app.similarity_view.pinned,
-                    app.similarity_view.hovered,
+                    cx.view.pinned,
+                    cx.view.hovered,
                 );
                 hovered = hovered.or(r.hovered);
                 clicked = clicked.or(r.clicked);
@@ -130,10 +132,10 @@ fn matrices_row(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysi
                         .clicked()
                     {
                         export::matrix_png(
-                            app,
+                            cx.shared,
                             &format!("{name}_oracle_similarity"),
                             &m.reordered(&analysis.order),
-                            app.similarity_view.vmax,
+                            cx.view.vmax,
                         );
                     }
                     if ui
@@ -141,32 +143,32 @@ fn matrices_row(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysi
                         .on_hover_text("Save this matrix as .npy (ascending image ids)")
                         .clicked()
                     {
-                        export::matrix_npy(app, &format!("{name}_oracle_similarity"), m);
+                        export::matrix_npy(cx.shared, &format!("{name}_oracle_similarity"), m);
                     }
                 });
             });
         }
-        colour_bar(ui, app.similarity_view.vmax, size);
-        ui.vertical(|ui| readout(app, ui, analysis, hovered));
+        colour_bar(ui, cx.view.vmax, size);
+        ui.vertical(|ui| readout(cx, ui, analysis, hovered));
     });
     if let Some(c) = clicked {
-        app.similarity_view.pinned = if app.similarity_view.pinned == Some(c) {
+        cx.view.pinned = if cx.view.pinned == Some(c) {
             None
         } else {
             Some(c)
         };
     }
-    app.similarity_view.hovered = hovered;
+    cx.view.hovered = hovered;
 }
 
 /// The regularisation target built in the Predictor tab, in its own spectral order.
-fn target(app: &mut NeuregApp, ui: &mut egui::Ui) {
-    let Some(built) = app.target.clone() else {
+fn target(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui) {
+    let Some(built) = cx.shared.target.clone() else {
         return;
     };
     let key = Arc::as_ptr(&built) as usize;
     let m = &built.target.matrix;
-    if app.similarity_view.target_texture.as_ref().map(|t| t.0) != Some(key) {
+    if cx.view.target_texture.as_ref().map(|t| t.0) != Some(key) {
         // The range of the entries off the diagonal (the diagonal is 1 by construction).
         let vmax = m.upper().iter().fold(1e-6f32, |a, v| a.max(v.abs()));
         let texture = ui.ctx().load_texture(
@@ -174,9 +176,9 @@ fn target(app: &mut NeuregApp, ui: &mut egui::Ui) {
             matrix_image(&m.reordered(&built.order), vmax),
             TextureOptions::NEAREST,
         );
-        app.similarity_view.target_texture = Some((key, texture, vmax));
+        cx.view.target_texture = Some((key, texture, vmax));
     }
-    let Some((_, texture, vmax)) = app.similarity_view.target_texture.clone() else {
+    let Some((_, texture, vmax)) = cx.view.target_texture.clone() else {
         return;
     };
     let meta = &built.target.meta;
@@ -201,7 +203,7 @@ fn target(app: &mut NeuregApp, ui: &mut egui::Ui) {
                 ));
                 ui.horizontal(|ui| {
                     for id in [id_a, id_b] {
-                        stimulus(app, ui, id, 180.0);
+                        stimulus(cx, ui, id, 180.0);
                     }
                 });
             } else {
@@ -213,12 +215,12 @@ fn target(app: &mut NeuregApp, ui: &mut egui::Ui) {
 
 /// The two images of a cell and every matrix's value there.
 fn readout(
-    app: &mut NeuregApp,
+    cx: &mut Cx<SimilarityView>,
     ui: &mut egui::Ui,
     analysis: &OracleAnalysis,
     hovered: Option<(usize, usize)>,
 ) {
-    let Some((row, col)) = hovered.or(app.similarity_view.pinned) else {
+    let Some((row, col)) = hovered.or(cx.view.pinned) else {
         ui.weak("Hover over a cell to see its two images; click to pin the pair.");
         return;
     };
@@ -232,7 +234,7 @@ fn readout(
     ui.label(format!("image {id_a} × image {id_b}"));
     ui.horizontal(|ui| {
         for id in [id_a, id_b] {
-            stimulus(app, ui, id, 180.0);
+            stimulus(cx, ui, id, 180.0);
         }
     });
     egui::Grid::new("readout").show(ui, |ui| {
@@ -244,8 +246,9 @@ fn readout(
     });
 }
 
-fn stimulus(app: &mut NeuregApp, ui: &mut egui::Ui, id: i64, width: f32) {
-    let Some(scan) = app
+fn stimulus(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui, id: i64, width: f32) {
+    let Some(scan) = cx
+        .shared
         .scans
         .iter()
         .map(|s| s.scan.clone())
@@ -255,7 +258,8 @@ fn stimulus(app: &mut NeuregApp, ui: &mut egui::Ui, id: i64, width: f32) {
         return;
     };
     let (h, w) = scan.image_shape;
-    let texture = app
+    let texture = cx
+        .shared
         .stimuli
         .get(ui.ctx(), id, scan.image(id).unwrap_or_default(), (h, w));
     ui.add(
@@ -265,7 +269,7 @@ fn stimulus(app: &mut NeuregApp, ui: &mut egui::Ui, id: i64, width: f32) {
     .on_hover_text(format!("image {id}"));
 }
 
-fn variability(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
+fn variability(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
     let v = &analysis.variability;
     ui.strong("Variability across scans and across repeats (Fig. 1C, Eq. 4, 5)");
     let density = |h: &Histogram, total: usize| -> Vec<Bar> {
@@ -323,7 +327,7 @@ fn variability(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis
     let rect = response.response.rect;
     ui.horizontal(|ui| {
         if ui.button("Save PNG").clicked() {
-            export::figure_png(app, ui.ctx(), "variability", rect);
+            export::figure_png(cx.shared, ui.ctx(), "variability", rect);
         }
         if ui.button("Save CSV").clicked() {
             let text = format!(
@@ -331,12 +335,12 @@ fn variability(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis
                 v.delta_scan_histogram.to_csv("delta_scan"),
                 v.delta_repeat_histogram.to_csv("delta_repeat")
             );
-            export::csv(app, "variability", &text);
+            export::csv(cx.shared, "variability", &text);
         }
     });
 }
 
-fn extreme_pairs(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
+fn extreme_pairs(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
     let (most, least) = analysis.mean.extreme_pairs(4);
     for (title, pairs) in [
         ("Most similar pairs (mean Sbar)", most),
@@ -345,10 +349,16 @@ fn extreme_pairs(app: &mut NeuregApp, ui: &mut egui::Ui, analysis: &OracleAnalys
         ui.strong(title);
         for (a, b, value) in pairs {
             ui.horizontal(|ui| {
-                stimulus(app, ui, analysis.image_ids[a], 96.0);
-                stimulus(app, ui, analysis.image_ids[b], 96.0);
+                stimulus(cx, ui, analysis.image_ids[a], 96.0);
+                stimulus(cx, ui, analysis.image_ids[b], 96.0);
                 ui.monospace(format!("{:+.4}", value));
             });
         }
+    }
+}
+
+impl View for SimilarityView {
+    fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        show(&mut Cx { view: self, shared }, ui)
     }
 }

@@ -1,42 +1,45 @@
-//! The status bar: device, workspace, export folder, running jobs with progress and cancel.
+//! The status bar: device, workspace (switchable), export folder, running jobs with progress and
+//! cancel.
 
 use eframe::egui;
 
-use super::NeuregApp;
+use super::shared::Shared;
+use crate::runs::Workspace;
 
-/// Draws the status bar.
-pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
+/// Draws the status bar; returns the workspace the user switched to, if any.
+pub fn show(shared: &mut Shared, ui: &mut egui::Ui) -> Option<Workspace> {
+    let mut switch = None;
     ui.horizontal(|ui| {
-        ui.label(format!("Device: {}", app.device_name()));
+        ui.label(format!(
+            "Device: {}",
+            crate::device::describe(&shared.device)
+        ));
         ui.separator();
-        ui.label(format!("Workspace: {}", app.workspace.root.display()))
-            .on_hover_text(
-                "Where runs, predictors, experiments and exports go by default; start with \
-                 --workspace DIR or NEUREG_WORKSPACE=DIR for another",
-            );
+        switch = workspace_field(shared, ui);
         ui.separator();
         let label = ui.label("Exports to:");
-        let mut dir = app.export_dir.display().to_string();
+        let mut dir = shared.export_dir.display().to_string();
         if ui
             .add(egui::TextEdit::singleline(&mut dir).desired_width(200.0))
             .labelled_by(label.id)
             .changed()
         {
-            app.export_dir = dir.into();
+            shared.export_dir = dir.into();
         }
         ui.separator();
         // The latest notice lives here, so that it never moves the views above.
-        if let Some(notice) = app.notices.last() {
+        if let Some(notice) = shared.notices.last() {
             ui.label(notice);
             if ui.small_button("OK").clicked() {
-                app.notices.clear();
+                shared.notices.clear();
             }
             ui.separator();
         }
-        if app.jobs.is_empty() {
+        let jobs = shared.jobs.statuses();
+        if jobs.is_empty() {
             ui.label("Idle");
         }
-        for job in &app.jobs {
+        for job in jobs {
             let (stage, fraction) = job.progress();
             ui.label(&job.name);
             ui.add(
@@ -49,4 +52,39 @@ pub fn show(app: &mut NeuregApp, ui: &mut egui::Ui) {
             }
         }
     });
+    switch
+}
+
+/// The workspace as an editable path; Enter on another folder switches to it.
+fn workspace_field(shared: &mut Shared, ui: &mut egui::Ui) -> Option<Workspace> {
+    let label = ui.label("Workspace:");
+    let id = ui.scope_id().with("workspace field");
+    let current = shared.workspace.root.display().to_string();
+    let mut text: String = ui.data_mut(|d| d.get_temp(id)).unwrap_or(current.clone());
+    let edit = ui
+        .add(egui::TextEdit::singleline(&mut text).desired_width(220.0))
+        .labelled_by(label.id)
+        .on_hover_text(
+            "Where runs, predictors, targets, experiments and exports go by default; type another \
+             folder and press Enter to switch (--workspace DIR or NEUREG_WORKSPACE=DIR at start)",
+        );
+    let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    let mut switch = None;
+    if entered && text.trim() != current {
+        match Workspace::at(std::path::Path::new(text.trim())) {
+            Ok(ws) => {
+                shared
+                    .notices
+                    .push(format!("workspace: {}", ws.root.display()));
+                switch = Some(ws);
+            }
+            Err(e) => shared.errors.push(e.to_string()),
+        }
+    }
+    if edit.has_focus() {
+        ui.data_mut(|d| d.insert_temp(id, text));
+    } else {
+        ui.data_mut(|d| d.remove::<String>(id));
+    }
+    switch
 }

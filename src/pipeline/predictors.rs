@@ -1,0 +1,69 @@
+//! Fitted predictors opened with the scans they were fitted to, on one rule for both the window
+//! (which has scans loaded) and the command line (which reads them from where the fit found them).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use candle_core::Device;
+
+use crate::data::{load_scan, LoadOptions, Scan};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::runs::predictor::{load_predictor, LoadedPredictor};
+
+/// A predictor and its scan.
+pub struct Paired {
+    /// The predictor (best weights).
+    pub predictor: LoadedPredictor,
+    /// The recording it was fitted to.
+    pub scan: Arc<Scan>,
+}
+
+/// Where the scans of the predictors come from.
+#[derive(Clone, Copy)]
+pub struct ScanSource<'a> {
+    /// Scans already open.
+    pub loaded: &'a [Arc<Scan>],
+    /// Read a predictor's scan from its `meta.json` path when none of `loaded` is it (with these
+    /// options); `None`: such a predictor is an error asking to load its scan.
+    pub read: Option<LoadOptions>,
+}
+
+/// The predictors in `dirs`, each with its scan: a scan of `scans.loaded` with the predictor's scan
+/// name and neurons that passes [`LoadedPredictor::check_scan`], else the scan read from the path
+/// its fit recorded (checked the same way), where `scans.read` allows.
+pub fn open_predictors(
+    dirs: &[PathBuf],
+    scans: ScanSource,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<Vec<Paired>> {
+    let mut paired = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        progress.check()?;
+        let predictor = load_predictor(dir, device)?;
+        let meta = &predictor.meta;
+        let open = scans.loaded.iter().find(|s| {
+            s.name == meta.scan && s.unit_ids == meta.unit_ids && predictor.check_scan(s).is_ok()
+        });
+        let scan = match (open, scans.read) {
+            (Some(scan), _) => scan.clone(),
+            (None, Some(options)) => {
+                let scan = load_scan(&meta.scan_path, options, progress)?;
+                predictor.check_scan(&scan)?;
+                Arc::new(scan)
+            }
+            (None, None) => return Err(Error::file(
+                dir.display(),
+                format!(
+                    "was fitted to {} ({}), which is not loaded (a scan of that name with other \
+                         responses is another recording); load it first",
+                    meta.scan,
+                    meta.scan_path.display()
+                ),
+            )),
+        };
+        paired.push(Paired { predictor, scan });
+    }
+    Ok(paired)
+}
