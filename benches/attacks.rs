@@ -33,11 +33,7 @@ struct Net(ResNet);
 
 impl Model for Net {
     fn logits(&self, images: &Tensor) -> neureg::Result<Tensor> {
-        Ok(self
-            .0
-            .forward(images, BnMode::Eval, true)?
-            .logits
-            .expect("logits"))
+        self.0.logits(images, BnMode::Eval)
     }
 }
 

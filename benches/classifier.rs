@@ -41,13 +41,10 @@ fn neureg(width: f64, steps: usize) -> neureg::Result<(f64, f64, f64)> {
     let sx = Tensor::randn(0f32, 1., (BATCH, 1, 36, 64), &dev)?;
     let t = atanh_clamped(&((Tensor::rand(0f32, 1., (BATCH, BATCH), &dev)? * 1.8)? - 0.9)?)?;
     let mut step = |regularised: bool| -> neureg::Result<()> {
-        let logits = net
-            .forward(&x, BnMode::Train, true)?
-            .logits
-            .expect("logits");
+        let logits = net.logits(&x, BnMode::Train)?;
         let mut loss = candle_nn::loss::cross_entropy(&logits, &y)?;
         if regularised {
-            let taps = net.forward(&sx, BnMode::BatchOnly, false)?.taps;
+            let taps = net.taps(&sx, BnMode::BatchOnly)?;
             loss = (loss + (similarity_loss(&taps, &theta, &t)?.loss * 20.0)?)?;
         }
         sgd.apply(&loss.backward()?)
@@ -61,10 +58,10 @@ fn neureg(width: f64, steps: usize) -> neureg::Result<(f64, f64, f64)> {
         }
         rates.push((steps * BATCH) as f64 / start.elapsed().as_secs_f64());
     }
-    net.forward(&x, BnMode::Eval, true)?;
+    net.logits(&x, BnMode::Eval)?;
     let start = Instant::now();
     for _ in 0..steps {
-        net.forward(&x, BnMode::Eval, true)?;
+        net.logits(&x, BnMode::Eval)?;
     }
     rates.push((steps * BATCH) as f64 / start.elapsed().as_secs_f64());
     Ok((rates[0], rates[1], rates[2]))

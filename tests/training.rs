@@ -191,18 +191,10 @@ fn one_step_lowers_the_joint_loss_and_theta_learns() {
     let target = Tensor::eye(6, DType::F32, &dev).unwrap();
     let target = atanh_clamped(&((target * 0.6).unwrap() + 0.2).unwrap()).unwrap();
     let joint = || {
-        let logits = net
-            .forward(&x, BnMode::Train, true)
-            .unwrap()
-            .logits
-            .unwrap();
+        let logits = net.logits(&x, BnMode::Train).unwrap();
         let task = candle_nn::loss::cross_entropy(&logits, &y).unwrap();
-        let sim = similarity_loss(
-            &net.forward(&sx, BnMode::BatchOnly, false).unwrap().taps,
-            &theta,
-            &target,
-        )
-        .unwrap();
+        let sim =
+            similarity_loss(&net.taps(&sx, BnMode::BatchOnly).unwrap(), &theta, &target).unwrap();
         (task + (sim.loss * 2.0).unwrap()).unwrap()
     };
     let named = neureg::nn::named_vars(&varmap);
@@ -533,7 +525,7 @@ fn training_accuracy(run: &Path, n: usize, mode: BnMode) -> f64 {
         .collect();
     let x = Tensor::from_vec(pixels, (n, 1, h, w), &Device::Cpu).unwrap();
     let x = ((x - model.mean as f64).unwrap() / model.std as f64).unwrap();
-    let logits = model.net.forward(&x, mode, true).unwrap().logits.unwrap();
+    let logits = model.net.logits(&x, mode).unwrap();
     let predicted = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
     let correct = (0..n).filter(|&i| predicted[i] == train.labels[i]).count();
     correct as f64 / n as f64

@@ -13,10 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::nn::add_relu::add_relu;
 use crate::nn::batch_norm::{BatchNorm2d, BnMode};
-use crate::nn::conv::Conv2d;
-
-/// The convolutions' initialisation: Kaiming normal over the fan in.
-const KAIMING: candle_nn::Init = candle_nn::init::DEFAULT_KAIMING_NORMAL;
+use crate::nn::conv::{Conv2d, Conv2dConfig};
 
 /// The depth of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -115,10 +112,7 @@ impl BasicBlock {
                     inputs,
                     outputs,
                     1,
-                    stride,
-                    0,
-                    false,
-                    KAIMING,
+                    Conv2dConfig::kaiming(stride, 0),
                     vb.pp("downsample.0"),
                 )?,
                 BatchNorm2d::new(outputs, vb.pp("downsample.1"))?,
@@ -131,14 +125,17 @@ impl BasicBlock {
                 inputs,
                 outputs,
                 3,
-                stride,
-                1,
-                false,
-                KAIMING,
+                Conv2dConfig::kaiming(stride, 1),
                 vb.pp("conv1"),
             )?,
             bn1: BatchNorm2d::new(outputs, vb.pp("bn1"))?,
-            conv2: Conv2d::new(outputs, outputs, 3, 1, 1, false, KAIMING, vb.pp("conv2"))?,
+            conv2: Conv2d::new(
+                outputs,
+                outputs,
+                3,
+                Conv2dConfig::kaiming(1, 1),
+                vb.pp("conv2"),
+            )?,
             bn2: BatchNorm2d::new(outputs, vb.pp("bn2"))?,
             downsample,
         })
@@ -164,21 +161,13 @@ pub struct ResNet {
     fc: Linear,
 }
 
-/// The network's outputs for a batch.
-pub struct Outputs {
-    /// Class scores (B, classes), when asked for.
-    pub logits: Option<Tensor>,
-    /// The tapped activations (B, C, H, W), in the order of the config's taps.
-    pub taps: Vec<Tensor>,
-}
-
 impl ResNet {
     /// Builds the network's variables in `vb`.
     pub fn new(config: &ResNetConfig, vb: VarBuilder) -> Result<Self> {
         config.validate()?;
         let c0 = config.channels(0);
         let stem = (
-            Conv2d::new(1, c0, 3, 1, 1, false, KAIMING, vb.pp("conv1"))?,
+            Conv2d::new(1, c0, 3, Conv2dConfig::kaiming(1, 1), vb.pp("conv1"))?,
             BatchNorm2d::new(c0, vb.pp("bn1"))?,
         );
         let mut blocks = Vec::new();
@@ -206,13 +195,24 @@ impl ResNet {
         &self.config
     }
 
-    /// Runs (B, 1, H, W) images through the network with batch norm in `mode`: the taps always,
-    /// the class scores when `logits` is set (otherwise it stops after the last tap).
-    pub fn forward(&self, x: &Tensor, mode: BnMode, logits: bool) -> Result<Outputs> {
+    /// The class scores (B, classes) of (B, 1, H, W) images, batch norm in `mode`.
+    pub fn logits(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
+        let (logits, _) = self.run(x, mode, true)?;
+        logits.ok_or_else(|| crate::Error::Config("the network returned no class scores".into()))
+    }
+
+    /// The tapped activations (B, C, H, W) of (B, 1, H, W) images in the order of the config's
+    /// taps, batch norm in `mode` (the pass stops after the last tap).
+    pub fn taps(&self, x: &Tensor, mode: BnMode) -> Result<Vec<Tensor>> {
+        Ok(self.run(x, mode, false)?.1)
+    }
+
+    /// The forward pass: the class scores when `logits` is set, else the taps.
+    fn run(&self, x: &Tensor, mode: BnMode, logits: bool) -> Result<(Option<Tensor>, Vec<Tensor>)> {
         let last_tap = self.config.taps.iter().copied().max().unwrap_or(0);
         let mut taps: Vec<(usize, Tensor)> = Vec::with_capacity(self.config.taps.len());
         let mut keep = |conv: usize, t: &Tensor| {
-            if self.config.taps.contains(&conv) {
+            if !logits && self.config.taps.contains(&conv) {
                 taps.push((conv, t.clone()));
             }
         };
@@ -240,7 +240,7 @@ impl ResNet {
             .iter()
             .filter_map(|t| taps.iter().find(|(c, _)| c == t).map(|(_, v)| v.clone()))
             .collect();
-        Ok(Outputs { logits, taps })
+        Ok((logits, taps))
     }
 }
 
@@ -280,9 +280,9 @@ mod tests {
             assert!(names.iter().any(|m| m == n), "{n} missing");
         }
         let x = Tensor::zeros((2, 1, 32, 32), DType::F32, &Device::Cpu).unwrap();
-        let out = net.forward(&x, BnMode::Eval, true).unwrap();
-        assert_eq!(out.logits.unwrap().dims(), &[2, 10]);
-        let dims: Vec<Vec<usize>> = out.taps.iter().map(|t| t.dims().to_vec()).collect();
+        assert_eq!(net.logits(&x, BnMode::Eval).unwrap().dims(), &[2, 10]);
+        let taps = net.taps(&x, BnMode::Eval).unwrap();
+        let dims: Vec<Vec<usize>> = taps.iter().map(|t| t.dims().to_vec()).collect();
         assert_eq!(
             dims,
             vec![
@@ -295,8 +295,7 @@ mod tests {
         );
         // Scan-sized images go through the same core.
         let s = Tensor::zeros((3, 1, 36, 64), DType::F32, &Device::Cpu).unwrap();
-        let out = net.forward(&s, BnMode::Eval, false).unwrap();
-        assert!(out.logits.is_none());
-        assert_eq!(out.taps[4].dims(), &[3, 64, 5, 8]);
+        let taps = net.taps(&s, BnMode::Eval).unwrap();
+        assert_eq!(taps[4].dims(), &[3, 64, 5, 8]);
     }
 }

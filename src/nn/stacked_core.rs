@@ -6,7 +6,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::nn::batch_norm::BatchNorm2d;
-use crate::nn::conv::{conv2d, Conv2d};
+use crate::nn::conv::{conv2d, Conv2d, Conv2dConfig};
 use crate::nn::seeded_init::torch_default;
 
 use crate::error::Result;
@@ -39,10 +39,12 @@ impl StackedCore {
                 inputs,
                 channels,
                 k,
-                1,
-                k / 2,
-                true,
-                torch_default(inputs * k * k),
+                Conv2dConfig {
+                    stride: 1,
+                    padding: k / 2,
+                    bias: true,
+                    init: torch_default(inputs * k * k),
+                },
                 vb.pp(format!("core.layer{l}.conv")),
             )?;
             let bn = BatchNorm2d::new(channels, vb.pp(format!("core.layer{l}.norm")))?;

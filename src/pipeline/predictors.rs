@@ -53,15 +53,17 @@ pub fn open_predictors(
                 predictor.check_scan(&scan)?;
                 Arc::new(scan)
             }
-            (None, None) => return Err(Error::file(
-                dir.display(),
-                format!(
+            (None, None) => {
+                return Err(Error::file(
+                    dir.display(),
+                    format!(
                     "was fitted to {} ({}), which is not loaded (a scan of that name with other \
                          responses is another recording); load it first",
                     meta.scan,
                     meta.scan_path.display()
                 ),
-            )),
+                ))
+            }
         };
         paired.push(Paired { predictor, scan });
     }

@@ -81,10 +81,7 @@ impl Classifier {
     /// training), in evaluation mode.
     pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
         let x = ((images - self.mean as f64)? / self.std as f64)?;
-        self.net
-            .forward(&x, BnMode::Eval, true)?
-            .logits
-            .ok_or_else(|| Error::Config("the network returned no class scores".into()))
+        self.net.logits(&x, BnMode::Eval)
     }
 
     /// The predicted class of each image on [0, 1].
@@ -164,10 +161,7 @@ pub fn accuracy(
     let indices: Vec<usize> = (0..tier.len()).collect();
     for chunk in indices.chunks(200) {
         let (x, y) = image_batch(set, tier, chunk, None, device)?;
-        let logits = net
-            .forward(&x, BnMode::Eval, true)?
-            .logits
-            .ok_or_else(|| Error::Config("no logits".into()))?;
+        let logits = net.logits(&x, BnMode::Eval)?;
         correct += count_correct(&logits, &y)?;
     }
     Ok(correct as f64 / tier.len().max(1) as f64)
@@ -391,15 +385,12 @@ pub fn train_locked(
             }
             progress.check()?;
             let (x, y) = image_batch(&data, &data.train, indices, Some(&mut aug), device)?;
-            let logits = net
-                .forward(&x, BnMode::Train, true)?
-                .logits
-                .ok_or_else(|| Error::Config("no logits".into()))?;
+            let logits = net.logits(&x, BnMode::Train)?;
             let task = candle_nn::loss::cross_entropy(&logits, &y)?;
             let (total, sim_value, gamma) = match &target {
                 Some(t) => {
                     let (sx, st) = similarity_batch(&data, t, config.batch, &mut sim_rng, device)?;
-                    let taps = net.forward(&sx, similarity_mode, false)?.taps;
+                    let taps = net.taps(&sx, similarity_mode)?;
                     let sim = similarity_loss(&taps, theta.as_tensor(), &st)?;
                     let value = sim.loss.to_scalar::<f32>()? as f64;
                     ((&task + (sim.loss * strength)?)?, value, sim.gamma)

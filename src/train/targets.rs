@@ -214,8 +214,8 @@ fn feature_target(run: &Path, config: &RunConfig, device: &Device) -> Result<Sim
     for chunk in images.chunks(64) {
         let flat: Vec<f32> = chunk.iter().flatten().map(|v| (v - mean) / std).collect();
         let x = Tensor::from_vec(flat, (chunk.len(), 1, shape.0, shape.1), device)?;
-        let out = net.forward(&x, BnMode::Eval, false)?;
-        features.push(out.taps[0].flatten_from(1)?);
+        let taps = net.taps(&x, BnMode::Eval)?;
+        features.push(taps[0].flatten_from(1)?);
     }
     let all = Tensor::cat(&features, 0)?;
     let matrix = layer_similarity(&all)?.flatten_all()?.to_vec1::<f32>()?;
