@@ -4,6 +4,7 @@
 
 pub mod experiment_tab;
 mod export;
+mod predictor_plots;
 pub mod predictor_tab;
 mod robustness_attack;
 pub mod robustness_tab;

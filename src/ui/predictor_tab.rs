@@ -6,12 +6,11 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use candle_core::Device;
+use eframe::egui;
 use serde::{Deserialize, Serialize};
 
-use candle_core::Device;
-use eframe::egui::{self, Color32, Rect, Sense};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points, VLine};
-
+use super::predictor_plots::{correlations, fig_1d, positions, training_curves};
 use super::shared::Shared;
 use super::view::{Cx, View};
 use crate::data::Scan;
@@ -26,7 +25,6 @@ use crate::samples::sample_path;
 use crate::similarity::denoising::{denoising, Denoising};
 use crate::similarity::quality::{stored_quality, NeuronQuality};
 use crate::similarity::target::Weighting;
-use crate::similarity::variability::Histogram;
 use crate::train::predictor::fit_predictor;
 
 pub use crate::pipeline::target::BuiltTarget;
@@ -129,19 +127,24 @@ fn show(cx: &mut Cx<PredictorView>, ui: &mut egui::Ui) {
     egui::ScrollArea::vertical()
         .id_salt("predictor")
         .show(ui, |ui| {
+            let view = &*cx.view;
+            let shown = view.fitted.get(view.shown);
+            let metrics: Vec<EpochMetrics> = if cx.shared.jobs.is_running(FIT) {
+                view.live.lock().map(|l| l.clone()).unwrap_or_default()
+            } else {
+                shown.map(|f| f.metrics.clone()).unwrap_or_default()
+            };
             ui.columns(2, |cols| {
-                training_curves(cx, &mut cols[0]);
-                if let Some(f) = cx.view.fitted.get(cx.view.shown) {
+                training_curves(&mut cols[0], &metrics);
+                if let Some(f) = shown {
                     correlations(&mut cols[1], f);
                 }
             });
-            if cx.view.fitted.get(cx.view.shown).is_some() {
+            if let Some(f) = shown {
                 ui.separator();
                 ui.columns(2, |cols| {
-                    positions(cx, &mut cols[0]);
-                    if let Some(f) = cx.view.fitted.get(cx.view.shown) {
-                        fig_1d(&mut cols[1], &f.denoising);
-                    }
+                    positions(&mut cols[0], f, &mut cx.shared.stimuli);
+                    fig_1d(&mut cols[1], &f.denoising);
                 });
             }
         });
@@ -363,151 +366,6 @@ fn build_target(cx: &mut Cx<PredictorView>) {
             };
             pipeline_build_target(&request, source, &device, progress)
         });
-}
-
-fn training_curves(cx: &Cx<PredictorView>, ui: &mut egui::Ui) {
-    let view = &*cx.view;
-    let metrics: Vec<EpochMetrics> = if cx.shared.jobs.is_running(FIT) {
-        view.live.lock().map(|l| l.clone()).unwrap_or_default()
-    } else {
-        view.fitted
-            .get(view.shown)
-            .map(|f| f.metrics.clone())
-            .unwrap_or_default()
-    };
-    ui.strong("Training");
-    if metrics.is_empty() {
-        ui.weak("Fit a predictor to see its training loss and validation correlation per epoch.");
-        return;
-    }
-    let curve = |f: fn(&EpochMetrics) -> f64| -> PlotPoints {
-        metrics.iter().map(|m| [m.epoch as f64, f(m)]).collect()
-    };
-    ui.columns(2, |cols| {
-        Plot::new("train loss")
-            .height(200.0)
-            .x_axis_label("epoch")
-            .legend(Legend::default())
-            .show(&mut cols[0], |p| {
-                p.line(Line::new("training loss", curve(|m| m.train_loss)))
-            });
-        Plot::new("validation correlation")
-            .height(200.0)
-            .x_axis_label("epoch")
-            .legend(Legend::default())
-            .show(&mut cols[1], |p| {
-                p.line(Line::new(
-                    "validation correlation",
-                    curve(|m| m.validation_correlation as f64),
-                ))
-            });
-    });
-}
-
-fn correlations(ui: &mut egui::Ui, f: &Fitted) {
-    let q = &f.quality;
-    ui.strong(format!(
-        "{}: test correlation per neuron (mean rho {:.3}; ceiling {:.3}; {} of {} flagged)",
-        f.scan.name,
-        q.mean_rho(),
-        q.mean_ceiling(),
-        q.flagged.len(),
-        q.rho.len()
-    ));
-    let h = Histogram::new(&q.rho, -0.2, 1.0, 24);
-    let width = h.edges[1] - h.edges[0];
-    let bars: Vec<Bar> = h
-        .counts
-        .iter()
-        .zip(&h.edges)
-        .map(|(&c, &lo)| Bar::new(lo + width / 2.0, c as f64).width(width))
-        .collect();
-    Plot::new("rho histogram")
-        .height(200.0)
-        .x_axis_label("single-trial correlation rho")
-        .y_axis_label("neurons")
-        .legend(Legend::default())
-        .show(ui, |p| {
-            p.bar_chart(BarChart::new("neurons", bars));
-            p.vline(VLine::new("mean oracle ceiling", q.mean_ceiling() as f64).color(Color32::RED));
-        });
-}
-
-fn positions(cx: &mut Cx<PredictorView>, ui: &mut egui::Ui) {
-    let Some(f) = cx.view.fitted.get(cx.view.shown) else {
-        return;
-    };
-    let scan = f.scan.clone();
-    ui.strong("Readout positions over a stimulus");
-    let Some(pos) = &f.positions else {
-        ui.weak("This predictor has a factorised readout: no positions.");
-        return;
-    };
-    let Some((&id, pixels)) = scan.images.iter().next() else {
-        return;
-    };
-    let (h, w) = scan.image_shape;
-    let texture = cx.shared.stimuli.get(ui.ctx(), id, pixels, (h, w));
-    let width = ui.available_width().min(520.0);
-    let (rect, _) = ui.allocate_exact_size(
-        egui::vec2(width, width * h as f32 / w as f32),
-        Sense::hover(),
-    );
-    let painter = ui.painter_at(rect);
-    painter.image(
-        texture.id(),
-        rect,
-        Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-        Color32::WHITE,
-    );
-    for p in pos {
-        // [-1, 1] spans the first to the last pixel centre.
-        let x = rect.left() + ((p[0] + 1.0) / 2.0 * (w - 1) as f32 + 0.5) / w as f32 * rect.width();
-        let y = rect.top() + ((p[1] + 1.0) / 2.0 * (h - 1) as f32 + 0.5) / h as f32 * rect.height();
-        painter.circle_filled(egui::pos2(x, y), 2.5, Color32::from_rgb(230, 60, 40));
-    }
-    ui.weak(format!(
-        "{} neurons of {}, image {id}",
-        pos.len(),
-        scan.name
-    ));
-}
-
-fn fig_1d(ui: &mut egui::Ui, d: &Denoising) {
-    ui.strong(format!("Fig. 1D: {} oracle images of {}", d.images, d.scan));
-    let points = |s: &crate::similarity::denoising::Scatter| -> PlotPoints {
-        s.x.iter()
-            .zip(&s.y)
-            .map(|(&x, &y)| [x as f64, y as f64])
-            .collect()
-    };
-    Plot::new("fig 1d")
-        .height(260.0)
-        .x_axis_label("oracle similarity")
-        .y_axis_label("similarity")
-        .legend(Legend::default())
-        .show(ui, |p| {
-            p.points(
-                Points::new(
-                    format!("model, r = {:.2}", d.model_vs_oracle.r),
-                    points(&d.model_vs_oracle),
-                )
-                .radius(2.0),
-            );
-            p.points(
-                Points::new(
-                    format!("single trial, r = {:.2}", d.single_vs_oracle.r),
-                    points(&d.single_vs_oracle),
-                )
-                .radius(2.0),
-            );
-        });
-    if let (Some(m), Some(s)) = (&d.model_vs_truth, &d.single_vs_truth) {
-        ui.label(format!(
-            "Against the noise-free similarity (synthetic scan): model r = {:.3}, single trial r = {:.3}",
-            m.r, s.r
-        ));
-    }
 }
 
 impl View for PredictorView {
