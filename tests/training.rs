@@ -18,7 +18,8 @@ use neureg::nn::sgd::Sgd;
 use neureg::progress::{Progress, Silent};
 use neureg::runs::{BnStatistics, Condition, MetricEvent, RunConfig, RunStatus};
 use neureg::similarity::target::{data_target, save_target, single_shown_images};
-use neureg::train::classifier::{checkpoint_path, train_run};
+use neureg::train::classifier::train_run;
+use neureg::train::classifier_model::checkpoint_path;
 use neureg::train::similarity_loss::{atanh_clamped, similarity_loss};
 
 fn root() -> PathBuf {
@@ -516,7 +517,7 @@ fn the_running_statistics_come_from_the_classification_batches_alone() {
 /// batch norm in `mode`.
 fn training_accuracy(run: &Path, n: usize, mode: BnMode) -> f64 {
     let config = RunConfig::load(run).unwrap();
-    let model = neureg::train::classifier::load_classifier(run, &Device::Cpu).unwrap();
+    let model = neureg::train::classifier_model::load_classifier(run, &Device::Cpu).unwrap();
     let train = pad_to_32(load_classification_set(&config.data).unwrap().train).truncated(n);
     let (h, w) = train.shape;
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(7);

@@ -21,7 +21,7 @@ use crate::eval::noise::evaluation_images;
 use crate::progress::Progress;
 use crate::runs::config::RunConfig;
 use crate::runs::store::run_name;
-use crate::train::classifier::load_classifier;
+use crate::train::classifier_model::load_classifier;
 
 /// The attacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

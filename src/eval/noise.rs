@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::runs::config::{Condition, RunConfig};
 use crate::runs::store::run_name;
 use crate::stats::MeanSem;
-use crate::train::classifier::load_classifier;
+use crate::train::classifier_model::load_classifier;
 
 /// The kind of noise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -2,6 +2,7 @@
 
 pub mod classifier;
 pub mod classifier_data;
+pub mod classifier_model;
 pub mod predictor;
 pub mod similarity_loss;
 pub mod targets;

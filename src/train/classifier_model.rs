@@ -1,0 +1,133 @@
+//! A classifier run's network as the store keeps it: built from the run's config (seeded),
+//! loaded frozen from its checkpoint for evaluation and attacks, and its accuracy.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{Init, VarMap};
+
+use crate::error::{Error, Result};
+use crate::nn::batch_norm::BnMode;
+use crate::nn::resnet::ResNet;
+use crate::nn::seeded_init::seeded_var_builder;
+use crate::runs::checkpoint;
+use crate::runs::config::RunConfig;
+use crate::train::classifier_data::{image_batch, PreparedSet};
+
+/// Name of the trained layer-mixing logits theta (Eq. 10) among the variables.
+pub const THETA: &str = "similarity.theta";
+
+/// A trained (or training) network with the normalisation of its inputs.
+pub struct Classifier {
+    /// The network.
+    pub net: ResNet,
+    /// Pixel mean of the training images.
+    pub mean: f32,
+    /// Pixel standard deviation of the training images.
+    pub std: f32,
+}
+
+impl Classifier {
+    /// Class scores (B, classes) of (B, 1, H, W) images on [0, 1] (normalised here, as in
+    /// training), in evaluation mode.
+    pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
+        let x = ((images - self.mean as f64)? / self.std as f64)?;
+        self.net.logits(&x, BnMode::Eval)
+    }
+
+    /// The predicted class of each image on [0, 1].
+    pub fn predict(&self, images: &Tensor) -> Result<Vec<u32>> {
+        Ok(self.logits(images)?.argmax(1)?.to_vec1::<u32>()?)
+    }
+}
+
+/// Builds the run's network (seeded initial weights) and theta.
+pub(crate) fn build(
+    config: &RunConfig,
+    classes: usize,
+    device: &Device,
+) -> Result<(ResNet, VarMap, Var)> {
+    let varmap = VarMap::new();
+    let vb = seeded_var_builder(&varmap, config.seed, device);
+    let network = config.network(classes);
+    let net = ResNet::new(&network, vb.clone())?;
+    vb.get_with_hints(network.taps.len(), THETA, Init::Const(0.0))?;
+    let theta = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Config("model variables are locked by a failed job".into()))?
+        .get(THETA)
+        .cloned()
+        .ok_or_else(|| Error::Config("theta was not created".into()))?;
+    Ok((net, varmap, theta))
+}
+
+/// The checkpoint of a run folder.
+pub fn checkpoint_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("checkpoints").join("last.safetensors")
+}
+
+/// Loads the network of a run folder from its last checkpoint, frozen: its weights are plain
+/// tensors, so gradients flow to the images only (what evaluation and attacks need).
+pub fn load_classifier(dir: &Path, device: &Device) -> Result<Classifier> {
+    let config = RunConfig::load(dir)?;
+    let path = checkpoint_path(dir);
+    let tensors = checkpoint::load(&path, device)?;
+    let classes = tensors
+        .get("fc.bias")
+        .ok_or_else(|| {
+            Error::file(
+                path.display(),
+                "checkpoint of another architecture: no fc.bias",
+            )
+        })?
+        .dim(0)?;
+    let vb = candle_nn::VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+    let net = ResNet::new(&config.network(classes), vb).map_err(|e| {
+        Error::file(
+            path.display(),
+            format!(
+                "checkpoint of another architecture than {}: {e}",
+                dir.join("config.json").display()
+            ),
+        )
+    })?;
+    let scalar = |k: &str| -> Result<f32> {
+        Ok(tensors
+            .get(k)
+            .ok_or_else(|| Error::file(path.display(), format!("checkpoint without {k}")))?
+            .to_scalar::<f32>()?)
+    };
+    Ok(Classifier {
+        net,
+        mean: scalar("data.mean")?,
+        std: scalar("data.std")?,
+    })
+}
+
+/// Fraction of the images of `tier` the network classifies correctly (evaluation mode).
+pub fn accuracy(
+    net: &ResNet,
+    set: &PreparedSet,
+    tier: &crate::data::LabelledImages,
+    device: &Device,
+) -> Result<f64> {
+    let mut correct = 0usize;
+    let indices: Vec<usize> = (0..tier.len()).collect();
+    for chunk in indices.chunks(200) {
+        let (x, y) = image_batch(set, tier, chunk, None, device)?;
+        let logits = net.logits(&x, BnMode::Eval)?;
+        correct += count_correct(&logits, &y)?;
+    }
+    Ok(correct as f64 / tier.len().max(1) as f64)
+}
+
+/// How many rows of `logits` have their maximum at the label.
+pub(crate) fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<usize> {
+    let predicted = logits.argmax(1)?;
+    Ok(predicted
+        .eq(labels)?
+        .to_dtype(DType::F32)?
+        .sum_all()?
+        .to_scalar::<f32>()? as usize)
+}
