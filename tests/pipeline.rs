@@ -6,7 +6,6 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use candle_core::Device;
 use neureg::data::{load_scan, LoadOptions};
 use neureg::pipeline::predictors::{open_predictors, ScanSource};
 use neureg::pipeline::target::{build_target, TargetImages, TargetRequest};
@@ -37,8 +36,8 @@ fn a_predictor_pairs_with_its_own_scan_whether_loaded_or_read() {
         read: None,
     };
     let dirs = [predictor(1), predictor(2)];
-    let from_window = open_predictors(&dirs, window, &Device::Cpu, &Silent).unwrap();
-    let from_cli = open_predictors(&dirs, READ, &Device::Cpu, &Silent).unwrap();
+    let from_window = open_predictors(&dirs, window, &common::device(), &Silent).unwrap();
+    let from_cli = open_predictors(&dirs, READ, &common::device(), &Silent).unwrap();
     for (w, c) in from_window.iter().zip(&from_cli) {
         assert_eq!(w.scan.name, w.predictor.meta.scan);
         assert_eq!(w.scan.name, c.scan.name);
@@ -55,7 +54,7 @@ fn a_predictor_pairs_with_its_own_scan_whether_loaded_or_read() {
             loaded: &only_2,
             read: None,
         },
-        &Device::Cpu,
+        &common::device(),
         &Silent,
     )
     .err()
@@ -82,8 +81,14 @@ fn the_window_and_the_command_line_build_the_same_target() {
         loaded: &loaded,
         read: None,
     };
-    let a = build_target(&request("a/t.npy", false), window, &Device::Cpu, &Silent).unwrap();
-    let b = build_target(&request("b/t.npy", false), READ, &Device::Cpu, &Silent).unwrap();
+    let a = build_target(
+        &request("a/t.npy", false),
+        window,
+        &common::device(),
+        &Silent,
+    )
+    .unwrap();
+    let b = build_target(&request("b/t.npy", false), READ, &common::device(), &Silent).unwrap();
     assert_eq!(a.target.matrix, b.target.matrix);
     assert_eq!(a.target.meta.image_ids, b.target.meta.image_ids);
     assert_eq!(a.order, b.order);
@@ -112,7 +117,7 @@ fn the_window_and_the_command_line_build_the_same_target() {
             ..request("c.npy", true)
         },
         READ,
-        &Device::Cpu,
+        &common::device(),
         &Silent,
     )
     .err()

@@ -1,10 +1,11 @@
 //! The predictive model end to end on tiny synthetic scans: fitting, resuming
 //! a killed fit, quality files, targets, and the errors a user can cause.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use candle_core::Device;
 use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::data::Scan;
 use neureg::nn::predictor::PredictorConfig;
@@ -78,7 +79,7 @@ fn fit_with(
         &small_model(),
         &short_fit(epochs),
         out,
-        &Device::Cpu,
+        &common::device(),
         progress,
         on_epoch,
     )
@@ -114,7 +115,7 @@ fn a_killed_fit_resumes_without_losing_or_repeating_epochs() {
         .iter()
         .all(|m| m.train_loss.is_finite()));
 
-    let p = load_predictor(&out, &Device::Cpu).unwrap();
+    let p = load_predictor(&out, &common::device()).unwrap();
     let q = stored_quality(&p).unwrap();
     assert_eq!(q.rho.len(), scans[0].n_neurons());
     assert!(q
@@ -130,7 +131,7 @@ fn a_killed_fit_resumes_without_losing_or_repeating_epochs() {
         &small_model(),
         &short_fit(5),
         &out,
-        &Device::Cpu,
+        &common::device(),
         &Silent,
         &mut |_| {},
     )
@@ -150,13 +151,20 @@ fn targets_from_predictors_and_their_errors() {
     fit(&scans[0], &a, 1);
     fit(&scans[1], &b, 1);
     let predictors = vec![
-        load_predictor(&a, &Device::Cpu).unwrap(),
-        load_predictor(&b, &Device::Cpu).unwrap(),
+        load_predictor(&a, &common::device()).unwrap(),
+        load_predictor(&b, &common::device()).unwrap(),
     ];
     let refs: Vec<&Scan> = scans.iter().collect();
     let images = common_single_images(&refs).unwrap();
     assert_eq!(images.ids.len(), 30);
-    let target = model_target(&predictors, &images, Weighting::Snr, &Device::Cpu, &Silent).unwrap();
+    let target = model_target(
+        &predictors,
+        &images,
+        Weighting::Snr,
+        &common::device(),
+        &Silent,
+    )
+    .unwrap();
     let m = &target.matrix;
     assert_eq!(m.n, 30);
     for i in 0..m.n {
@@ -173,7 +181,7 @@ fn targets_from_predictors_and_their_errors() {
         vec!["scan_1".to_string(), "scan_2".to_string()]
     );
     assert_eq!(back.meta.image_ids, images.ids);
-    let data = data_target(&refs, &images.ids, &Device::Cpu).unwrap();
+    let data = data_target(&refs, &images.ids, &common::device()).unwrap();
     assert_eq!(data.matrix.n, 30);
 
     // Against the truth: a scan whose single-shown images got their noise-free responses (the
@@ -187,18 +195,23 @@ fn targets_from_predictors_and_their_errors() {
             clean.responses[t * n..(t + 1) * n].copy_from_slice(&truth[t * n..(t + 1) * n]);
         }
     }
-    let clean_data = data_target(&[&clean], &images.ids, &Device::Cpu).unwrap();
-    let r = targets_vs_truth(&[&clean_data.matrix], &images.ids, &[&clean], &Device::Cpu)
-        .unwrap()
-        .unwrap()[0];
+    let clean_data = data_target(&[&clean], &images.ids, &common::device()).unwrap();
+    let r = targets_vs_truth(
+        &[&clean_data.matrix],
+        &images.ids,
+        &[&clean],
+        &common::device(),
+    )
+    .unwrap()
+    .unwrap()[0];
     assert!((r - 1.0).abs() < 1e-5, "{r}");
-    let r = targets_vs_truth(&[&target.matrix], &images.ids, &refs, &Device::Cpu)
+    let r = targets_vs_truth(&[&target.matrix], &images.ids, &refs, &common::device())
         .unwrap()
         .unwrap()[0];
     assert!((-1.0..=1.0).contains(&r));
     clean.ground_truth = None;
     assert!(
-        targets_vs_truth(&[&data.matrix], &images.ids, &[&clean], &Device::Cpu)
+        targets_vs_truth(&[&data.matrix], &images.ids, &[&clean], &common::device())
             .unwrap()
             .is_none()
     );
@@ -217,7 +230,14 @@ fn targets_from_predictors_and_their_errors() {
     assert_eq!(set.ids, vec![0, 1]);
     assert!(set.source.contains("a.jpg, b.png"), "{}", set.source);
     assert!(set.pixels.iter().all(|p| p.len() == 36 * 64));
-    let t = model_target(&predictors, &set, Weighting::SnrRho, &Device::Cpu, &Silent).unwrap();
+    let t = model_target(
+        &predictors,
+        &set,
+        Weighting::SnrRho,
+        &common::device(),
+        &Silent,
+    )
+    .unwrap();
     assert_eq!(t.matrix.n, 2);
     std::fs::write(folder.join("c.png"), b"truncated").unwrap();
     let err = folder_images(&folder, (36, 64)).unwrap_err().to_string();
@@ -250,7 +270,7 @@ fn targets_from_predictors_and_their_errors() {
     predictors[0].check_scan(&scans[0]).unwrap();
     // Images of a size the core was not built for.
     let err = predictors[0]
-        .predict_images(&[&[0.0; 100]], (10, 10), &Device::Cpu)
+        .predict_images(&[&[0.0; 100]], (10, 10), &common::device())
         .unwrap_err()
         .to_string();
     assert!(err.contains("takes 36 x 64 images, not 10 x 10"), "{err}");
@@ -266,6 +286,9 @@ fn targets_from_predictors_and_their_errors() {
         .unwrap()
         .replace("\"channels\": 4", "\"channels\": 6");
     std::fs::write(&meta_path, text).unwrap();
-    let err = load_predictor(&a, &Device::Cpu).err().unwrap().to_string();
+    let err = load_predictor(&a, &common::device())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("checkpoint of another architecture"), "{err}");
 }

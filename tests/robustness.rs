@@ -2,9 +2,11 @@
 //! closed-form minimal distances, noise curves and attacks on a trained run,
 //! and the errors a user can cause.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use neureg::eval::attacks::brendel_bethge::{brendel_bethge, BrendelBethgeConfig};
 use neureg::eval::attacks::cw::{carlini_wagner, CwConfig};
 use neureg::eval::attacks::ddn::{ddn, DdnConfig};
@@ -47,7 +49,7 @@ struct LinearCase {
 }
 
 fn linear_case() -> LinearCase {
-    let dev = Device::Cpu;
+    let dev = common::device();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     let d = 64;
     let w: Vec<f32> = (0..2 * d).map(|_| rng.random_range(-1.0f32..1.0)).collect();
@@ -170,7 +172,7 @@ fn the_attacks_find_the_closed_form_minimal_distances_of_a_linear_classifier() {
         .unwrap()
         .iter()
         .any(|&m| m));
-    let y = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+    let y = Tensor::new(labels.as_slice(), &common::device()).unwrap();
     for (norm, max_eps) in [(Norm::Linf, 0.5f32), (Norm::L2, 4.0)] {
         let config = PgdConfig::foolbox(norm);
         let found = epsilon_search(model, images, labels, norm, max_eps, 14, &mut |eps| {
@@ -250,7 +252,7 @@ fn tiny_run(dir: &Path) -> PathBuf {
         ..RunConfig::default()
     };
     let run = dir.join("run");
-    train_run(&run, &config, &Device::Cpu, &Silent).unwrap();
+    train_run(&run, &config, &common::device(), &Silent).unwrap();
     run
 }
 
@@ -262,7 +264,7 @@ fn one_level(run: &Path) -> neureg::Error {
         &[0.0],
         10,
         0,
-        &Device::Cpu,
+        &common::device(),
         &Silent,
         &mut |_, _| {},
     )
@@ -280,7 +282,7 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         &[0.0, 0.05, 0.5],
         100,
         0,
-        &Device::Cpu,
+        &common::device(),
         &Silent,
         &mut |k, a| heard.push((k, a)),
     )
@@ -288,9 +290,9 @@ fn noise_curves_and_attacks_on_a_trained_run() {
     assert_eq!(heard.len(), 3, "each level reported as it finishes");
     assert_eq!(curve.samples, 100);
     // Level 0 is the clean accuracy of the same images, computed independently here.
-    let model = load_classifier(&run, &Device::Cpu).unwrap();
+    let model = load_classifier(&run, &common::device()).unwrap();
     let set = neureg::eval::noise::evaluation_images(&RunConfig::load(&run).unwrap(), 100).unwrap();
-    let x = Tensor::from_vec(set.pixels.clone(), (100, 1, 32, 32), &Device::Cpu).unwrap();
+    let x = Tensor::from_vec(set.pixels.clone(), (100, 1, 32, 32), &common::device()).unwrap();
     let predicted = model.predict(&x).unwrap();
     let clean = predicted
         .iter()
@@ -311,7 +313,7 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         noise_seed: 0,
     };
     let mut events = Vec::new();
-    let outcome = evaluate_noise(&request, &Device::Cpu, &Silent, &mut |e| {
+    let outcome = evaluate_noise(&request, &common::device(), &Silent, &mut |e| {
         events.push(match e {
             NoiseEvent::RunStarted { curve, .. } => format!("start {}", curve.levels.len()),
             NoiseEvent::Level { level, .. } => format!("level {level}"),
@@ -336,7 +338,7 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         &[0.0, 0.05, 0.5],
         100,
         0,
-        &Device::Cpu,
+        &common::device(),
         &Silent,
         &mut |_, _| {},
     )
@@ -347,7 +349,7 @@ fn noise_curves_and_attacks_on_a_trained_run() {
     // PGD on the trained network: every reported adversarial is misclassified.
     let x = x.narrow(0, 0, 8).unwrap();
     let labels = &set.labels[..8];
-    let y = Tensor::new(labels, &Device::Cpu).unwrap();
+    let y = Tensor::new(labels, &common::device()).unwrap();
     // Fewer steps than foolbox's 40 keep the test short; the linear test checks the defaults.
     let config = PgdConfig {
         steps: 10,
@@ -398,7 +400,7 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         };
         let mut checked = 0;
         let progress = Counted::default();
-        let result = attack_run(&run, &config, &Device::Cpu, &progress, &mut |batch| {
+        let result = attack_run(&run, &config, &common::device(), &progress, &mut |batch| {
             let fooled = misclassified(&model, &batch.found.adversarial, batch.labels).unwrap();
             let measured =
                 norms(&(&batch.found.adversarial - batch.images).unwrap(), norm).unwrap();
@@ -433,7 +435,7 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         &[0.0],
         5000,
         0,
-        &Device::Cpu,
+        &common::device(),
         &Silent,
         &mut |_, _| {},
     )
@@ -448,7 +450,7 @@ fn noise_curves_and_attacks_on_a_trained_run() {
         steps: 0,
         seed: 0,
     };
-    let e = attack_run(&run, &bad, &Device::Cpu, &Silent, &mut |_| {}).unwrap_err();
+    let e = attack_run(&run, &bad, &common::device(), &Silent, &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("has no L2 version"), "{e}");
     // A checkpoint of another architecture: the run's config now says another width.
     let config_path = run.join("config.json");

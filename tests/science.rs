@@ -10,9 +10,10 @@
 //!
 //! `cargo test --release --test science -- --ignored --nocapture`
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
 use neureg::data::scan_read::{load_scan, LoadOptions};
 use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::data::Scan;
@@ -50,7 +51,7 @@ fn assert_model_wins(
     ids: &[i64],
     scans: &[&Scan],
 ) {
-    let t = model_vs_data(model, data, ids, scans, &Device::Cpu)
+    let t = model_vs_data(model, data, ids, scans, &common::device())
         .unwrap()
         .expect("synthetic scans carry their ground truth");
     let (r_model, r_data, se) = (t.model_vs_truth, t.data_vs_truth, t.difference_se);
@@ -69,7 +70,7 @@ fn assert_model_wins(
 
 #[test]
 fn the_shipped_model_target_is_closer_to_the_truth_than_single_trials() {
-    let device = Device::Cpu;
+    let device = common::device();
     let scans: Vec<Scan> = (1..=4)
         .map(|k| {
             let path = sample(&format!("scans/scan_{k}.zip"));
@@ -118,7 +119,7 @@ fn model_target_is_closer_to_the_truth_than_single_trials() {
         max_epochs: 10,
         ..Default::default()
     };
-    let device = Device::Cpu;
+    let device = common::device();
     fit_predictor(
         &scan,
         &PredictorConfig::default(),

@@ -2,11 +2,13 @@
 //! readers on real files, the joint loss, resuming a killed run, NaN stops and
 //! the errors a user can cause.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use neureg::data::augment::{augment, pad_to_32};
 use neureg::data::load_classification_set;
@@ -173,7 +175,7 @@ fn the_shipped_fashion_mnist_sample_loads_and_pads_to_32() {
 
 #[test]
 fn one_step_lowers_the_joint_loss_and_theta_learns() {
-    let dev = Device::Cpu;
+    let dev = common::device();
     let varmap = VarMap::new();
     let vb = seeded_var_builder(&varmap, 1, &dev);
     let config = ResNetConfig {
@@ -257,7 +259,7 @@ fn tiny_config(dir: &Path) -> RunConfig {
     let scan_path = root().join("sample_data/scans/scan_1.zip");
     let scan = load_scan(&scan_path, LoadOptions::default(), &Silent).unwrap();
     let ids = single_shown_images(&scan).ids;
-    let target = data_target(&[&scan], &ids, &Device::Cpu).unwrap();
+    let target = data_target(&[&scan], &ids, &common::device()).unwrap();
     let target_path = dir.join("neural_data.npy");
     save_target(&target_path, &target).unwrap();
     RunConfig {
@@ -291,7 +293,7 @@ fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path());
     let unbroken = dir.path().join("unbroken");
-    let info = train_run(&unbroken, &config, &Device::Cpu, &Silent).unwrap();
+    let info = train_run(&unbroken, &config, &common::device(), &Silent).unwrap();
     assert_eq!(info.status(), RunStatus::Finished);
     let epochs = info
         .events
@@ -316,7 +318,7 @@ fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
     // Killed as epoch 2 starts, with a half-written metrics line after the checkpoint.
     let killed = dir.path().join("killed");
     let kill = KillAt("epoch 2/2", AtomicBool::new(false));
-    assert!(train_run(&killed, &config, &Device::Cpu, &kill).is_err());
+    assert!(train_run(&killed, &config, &common::device(), &kill).is_err());
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(killed.join("metrics.jsonl"))
@@ -324,7 +326,7 @@ fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
     f.write_all(b"{\"event\":\"step\",\"epoch\":1,\"step\":8,\"task_lo")
         .unwrap();
     drop(f);
-    let resumed = train_run(&killed, &config, &Device::Cpu, &Silent).unwrap();
+    let resumed = train_run(&killed, &config, &common::device(), &Silent).unwrap();
     assert_eq!(
         resumed.events, info.events,
         "no metrics line lost or repeated"
@@ -339,11 +341,11 @@ fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
     // Paused mid-epoch (3 of 6 batches of epoch 2 done, between two metrics lines), resumed.
     let paused = dir.path().join("paused");
     let pause = PauseAt("epoch 2/2", 3, Default::default());
-    let e = train_run(&paused, &config, &Device::Cpu, &pause).unwrap_err();
+    let e = train_run(&paused, &config, &common::device(), &pause).unwrap_err();
     assert!(matches!(e, neureg::Error::Paused(_)), "{e}");
     let before = neureg::runs::store::RunInfo::read(&paused).unwrap();
     assert_eq!(before.status(), RunStatus::Incomplete);
-    let resumed = train_run(&paused, &config, &Device::Cpu, &Silent).unwrap();
+    let resumed = train_run(&paused, &config, &common::device(), &Silent).unwrap();
     assert_eq!(resumed.events, info.events, "no line lost or repeated");
     assert!(std::fs::read(checkpoint_path(&paused)).unwrap() == a);
 
@@ -352,7 +354,7 @@ fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
         seed: 4,
         ..config.clone()
     };
-    let e = train_run(&killed, &other, &Device::Cpu, &Silent).unwrap_err();
+    let e = train_run(&killed, &other, &common::device(), &Silent).unwrap_err();
     assert!(e.to_string().contains("another configuration"), "{e}");
 }
 
@@ -365,7 +367,7 @@ fn a_nan_loss_stops_the_run_with_the_reason() {
         ..tiny_config(dir.path())
     };
     let run = dir.path().join("run");
-    let e = train_run(&run, &config, &Device::Cpu, &Silent).unwrap_err();
+    let e = train_run(&run, &config, &common::device(), &Silent).unwrap_err();
     assert!(e.to_string().contains("not finite"), "{e}");
     let info = neureg::runs::store::RunInfo::read(&run).unwrap();
     assert!(matches!(info.status(), RunStatus::Stopped(r) if r.contains("not finite")));
@@ -383,7 +385,7 @@ fn bad_targets_are_clear_errors() {
         target: Some(bad),
         ..base.clone()
     };
-    let e = train_run(&dir.path().join("r1"), &config, &Device::Cpu, &Silent).unwrap_err();
+    let e = train_run(&dir.path().join("r1"), &config, &common::device(), &Silent).unwrap_err();
     assert!(
         e.to_string().contains("bad.npy") && e.to_string().contains("square"),
         "{e}"
@@ -394,7 +396,7 @@ fn bad_targets_are_clear_errors() {
         target: None,
         ..base
     };
-    let e = train_run(&dir.path().join("r2"), &config, &Device::Cpu, &Silent).unwrap_err();
+    let e = train_run(&dir.path().join("r2"), &config, &common::device(), &Silent).unwrap_err();
     assert!(e.to_string().contains("needs --target"), "{e}");
 }
 
@@ -412,7 +414,7 @@ fn the_feature_control_takes_its_target_from_another_runs_network() {
             condition: Condition::None,
             ..base.clone()
         },
-        &Device::Cpu,
+        &common::device(),
         &Silent,
     )
     .unwrap();
@@ -422,7 +424,7 @@ fn the_feature_control_takes_its_target_from_another_runs_network() {
         feature_tap: 5,
         ..base
     };
-    let target = neureg::train::targets::load_sim_target(&config, &Device::Cpu)
+    let target = neureg::train::targets::load_sim_target(&config, &common::device())
         .unwrap()
         .unwrap();
     let n = target.len();
@@ -434,13 +436,19 @@ fn the_feature_control_takes_its_target_from_another_runs_network() {
         );
         assert!((target.matrix[a * n + 11] - target.matrix[11 * n + a]).abs() < 1e-5);
     }
-    let run = train_run(&dir.path().join("feature"), &config, &Device::Cpu, &Silent).unwrap();
+    let run = train_run(
+        &dir.path().join("feature"),
+        &config,
+        &common::device(),
+        &Silent,
+    )
+    .unwrap();
     assert_eq!(run.status(), RunStatus::Finished);
 }
 
 /// Every batch-norm running statistic of a run's checkpoint, by name.
 fn running_statistics(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let tensors = candle_core::safetensors::load(checkpoint_path(dir), &Device::Cpu).unwrap();
+    let tensors = candle_core::safetensors::load(checkpoint_path(dir), &common::device()).unwrap();
     let mut stats: Vec<(String, Vec<f32>)> = tensors
         .iter()
         .filter(|(k, _)| k.ends_with("running_mean") || k.ends_with("running_var"))
@@ -470,7 +478,7 @@ fn the_running_statistics_come_from_the_classification_batches_alone() {
     train_run(
         &none,
         &config(Condition::None, 0.0, BnStatistics::Classification),
-        &Device::Cpu,
+        &common::device(),
         &Silent,
     )
     .unwrap();
@@ -493,7 +501,7 @@ fn the_running_statistics_come_from_the_classification_batches_alone() {
         train_run(
             &run,
             &config(Condition::NeuralData, 1e-30, rule),
-            &Device::Cpu,
+            &common::device(),
             &Silent,
         )
         .unwrap();
@@ -505,7 +513,7 @@ fn the_running_statistics_come_from_the_classification_batches_alone() {
     train_run(
         &mixed,
         &config(Condition::NeuralData, 1e-30, BnStatistics::Mixed),
-        &Device::Cpu,
+        &common::device(),
         &Silent,
     )
     .unwrap();
@@ -517,14 +525,14 @@ fn the_running_statistics_come_from_the_classification_batches_alone() {
 /// batch norm in `mode`.
 fn training_accuracy(run: &Path, n: usize, mode: BnMode) -> f64 {
     let config = RunConfig::load(run).unwrap();
-    let model = neureg::train::classifier_model::load_classifier(run, &Device::Cpu).unwrap();
+    let model = neureg::train::classifier_model::load_classifier(run, &common::device()).unwrap();
     let train = pad_to_32(load_classification_set(&config.data).unwrap().train).truncated(n);
     let (h, w) = train.shape;
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(7);
     let pixels: Vec<f32> = (0..n)
         .flat_map(|i| augment(train.image(i), (h, w), &mut rng))
         .collect();
-    let x = Tensor::from_vec(pixels, (n, 1, h, w), &Device::Cpu).unwrap();
+    let x = Tensor::from_vec(pixels, (n, 1, h, w), &common::device()).unwrap();
     let x = ((x - model.mean as f64).unwrap() / model.std as f64).unwrap();
     let logits = model.net.logits(&x, mode).unwrap();
     let predicted = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
@@ -558,7 +566,7 @@ fn a_regularised_run_classifies_its_training_images_alike_in_evaluation_and_trai
             bn_statistics: rule,
             ..tiny_config(dir.path())
         };
-        train_run(&run, &c, &Device::Cpu, &Silent).unwrap();
+        train_run(&run, &c, &common::device(), &Silent).unwrap();
         let n = 256;
         (
             training_accuracy(&run, n, BnMode::Eval),

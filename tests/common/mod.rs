@@ -89,3 +89,11 @@ steps = 10
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// The device the tests of training, attacks and similarity run on: `$NEUREG_TEST_DEVICE`
+/// (`cpu`, `cuda`, `cuda:N`), CPU when unset, so that CI is unchanged and a GPU machine runs the
+/// same tests with `NEUREG_TEST_DEVICE=cuda`.
+pub fn device() -> candle_core::Device {
+    let spec = std::env::var("NEUREG_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    neureg::device::open(&spec).unwrap_or_else(|e| panic!("NEUREG_TEST_DEVICE={spec}: {e}"))
+}
