@@ -139,7 +139,12 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Calls `repaint` whenever a job has news.
+    /// Whether jobs have a repaint callback yet.
+    pub fn has_repaint(&self) -> bool {
+        self.repaint.is_some()
+    }
+
+    /// Calls `repaint` whenever a job started from now on has news.
     pub fn set_repaint(&mut self, repaint: Arc<dyn Fn() + Send + Sync>) {
         self.repaint = Some(repaint);
     }

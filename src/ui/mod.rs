@@ -197,10 +197,12 @@ impl NeuregApp {
     /// Draws the whole window into `ui`.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        let repaint = ctx.clone();
-        self.shared
-            .jobs
-            .set_repaint(std::sync::Arc::new(move || repaint.request_repaint()));
+        if !self.shared.jobs.has_repaint() {
+            let repaint = ctx.clone();
+            self.shared
+                .jobs
+                .set_repaint(std::sync::Arc::new(move || repaint.request_repaint()));
+        }
         self.dropped_files(&ctx);
         self.shared.poll_scans();
         let now = ui.input(|i| i.time);

@@ -13,7 +13,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
 use serde::{Deserialize, Serialize};
 
 use super::robustness_attack::attack_panel;
-use super::shared::Shared;
+use super::shared::{push_new, Shared};
 use super::view::{Cx, View};
 use crate::eval::attacks::Norm;
 use crate::eval::minimal::{budget_curve, AttackConfig, AttackName, AttackResult};
@@ -75,8 +75,10 @@ pub struct RobustnessView {
     /// Examples found by the running (or last) attack.
     pub gallery: Arc<Mutex<Vec<Example>>>,
     pub(super) textures: Vec<[TextureHandle; 3]>,
-    /// The stored results of the ticked runs, re-read with the run list (once a second) and
-    /// when an evaluation ends, never in a frame.
+    /// The ticked runs, copied from the run list when it is re-read, the ticks change or an
+    /// evaluation ends, not in every frame.
+    runs: Vec<RunInfo>,
+    /// Their stored results, read at the same moments.
     results: BTreeMap<PathBuf, RunResults>,
     /// The run-list refresh `results` was read at (None: never).
     results_at: Option<f64>,
@@ -92,24 +94,37 @@ impl View for RobustnessView {
             }
         }
         let at = shared.runs.refreshed_at();
-        if ended || self.results_at != Some(at) {
-            self.results = shared
+        let ticked = shared.runs.ticked_runs();
+        let retick = !self
+            .runs
+            .iter()
+            .map(|r| &r.dir)
+            .eq(ticked.iter().map(|r| &r.dir));
+        if ended || retick || self.results_at != Some(at) {
+            self.runs = ticked.into_iter().cloned().collect();
+            self.results = self
                 .runs
-                .ticked_runs()
-                .into_iter()
+                .iter()
                 .map(|r| (r.dir.clone(), RunResults::read(&r.dir)))
                 .collect();
             for e in self.results.values().flat_map(|r| &r.unreadable) {
-                if !shared.errors.contains(e) {
-                    shared.errors.push(e.clone());
-                }
+                push_new(&mut shared.errors, e.clone());
             }
             self.results_at = Some(at);
         }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
-        let runs: Vec<RunInfo> = shared.runs.ticked_runs().into_iter().cloned().collect();
+        // The panels borrow the view mutably; the runs step out of it meanwhile.
+        let runs = std::mem::take(&mut self.runs);
+        self.panels(ui, shared, &runs);
+        self.runs = runs;
+    }
+}
+
+impl RobustnessView {
+    /// The noise and attack panels of the ticked `runs`.
+    fn panels(&mut self, ui: &mut egui::Ui, shared: &mut Shared, runs: &[RunInfo]) {
         if runs.is_empty() {
             ui.label("Tick trained runs in the Training tab to evaluate them here.");
             return;
@@ -122,14 +137,12 @@ impl View for RobustnessView {
         egui::ScrollArea::vertical()
             .id_salt("robustness")
             .show(ui, |ui| {
-                noise_panel(cx, ui, &runs);
+                noise_panel(cx, ui, runs);
                 ui.separator();
-                attack_panel(cx, ui, &runs);
+                attack_panel(cx, ui, runs);
             });
     }
-}
 
-impl RobustnessView {
     /// The stored attack results of `run` as last read.
     pub(super) fn attacks_of(&self, run: &RunInfo) -> Vec<AttackResult> {
         self.results_of(run)

@@ -73,8 +73,8 @@ impl RunList {
         }
     }
 
-    /// When the run folders were last re-read (egui's clock; NaN-free): views that read more of
-    /// each run refresh with it.
+    /// When the run folders were last re-read (egui's clock): views that read more of each run
+    /// refresh with it.
     pub fn refreshed_at(&self) -> f64 {
         self.refreshed_at
     }
@@ -99,10 +99,10 @@ impl RunList {
             Ok(found) => {
                 self.runs = found
                     .into_iter()
-                    .filter_map(|r| r.map_err(|e| errors.push(e.to_string())).ok())
+                    .filter_map(|r| r.map_err(|e| push_new(errors, e.to_string())).ok())
                     .collect();
             }
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => push_new(errors, e.to_string()),
         }
         self.table = condition_table(&self.runs);
         self.refreshed_at = now;
@@ -302,6 +302,14 @@ impl Shared {
                 None
             }
         }
+    }
+}
+
+/// Adds `message` unless `errors` shows it already (what is re-read once a second, a broken run
+/// folder or results file, is found again at every re-read).
+pub fn push_new(errors: &mut Vec<String>, message: String) {
+    if !errors.contains(&message) {
+        errors.push(message);
     }
 }
 
