@@ -127,6 +127,27 @@ fn the_window_and_the_command_line_build_the_same_target() {
         err.contains("photos") && err.contains("images the scans showed"),
         "{err}"
     );
+    // A folder with neither the scan layout nor images: the error says it is neither.
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("readme.txt"), "text").unwrap();
+    let err = build_target(
+        &TargetRequest {
+            images: TargetImages::from_path(Some(&notes)),
+            ..request("d.npy", false)
+        },
+        READ,
+        &common::device(),
+        &Silent,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("notes") && err.contains("neither a scan nor a folder of PNG or JPEG"),
+        "{err}"
+    );
+    assert!(!dir.path().join("d.npy").exists());
     // A scan is a scan, folder or zip.
     let zip = common::root().join("sample_data/scans/scan_1.zip");
     assert_eq!(

@@ -101,7 +101,17 @@ fn image_set(
 ) -> Result<ImageSet> {
     match images {
         TargetImages::Common => common_single_images(scans),
-        TargetImages::Scan(path) => Ok(single_shown_images(&load_scan(path, options, progress)?)),
+        TargetImages::Scan(path) => {
+            let scan = load_scan(path, options, progress).map_err(|e| match path.is_dir() {
+                // A folder that is not a scan may have been meant as a folder of images.
+                true => Error::file(
+                    path.display(),
+                    format!("is neither a scan nor a folder of PNG or JPEG images ({e})"),
+                ),
+                false => e,
+            })?;
+            Ok(single_shown_images(&scan))
+        }
         TargetImages::Folder(path) if data => Err(Error::Config(format!(
             "the Neural (data) target needs images the scans showed, not {}",
             path.display()
