@@ -9,62 +9,16 @@
 //! Run: `cargo bench --bench classifier`
 
 use std::process::Command;
-use std::time::Instant;
 
-use candle_core::{Device, Tensor};
-use candle_nn::VarMap;
-use neureg::nn::batch_norm::BnMode;
-use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
-use neureg::nn::seeded_init::seeded_var_builder;
-use neureg::nn::sgd::Sgd;
-use neureg::train::similarity_loss::{atanh_clamped, similarity_loss};
+use candle_core::Device;
+use neureg::train::throughput;
 
 const BATCH: usize = 64;
 
 /// Images per second in neureg: (train plain, train regularised, inference).
 fn neureg(width: f64, steps: usize) -> neureg::Result<(f64, f64, f64)> {
-    let dev = Device::Cpu;
-    let varmap = VarMap::new();
-    let vb = seeded_var_builder(&varmap, 0, &dev);
-    let config = ResNetConfig {
-        depth: Depth::Resnet18,
-        width,
-        classes: 10,
-        taps: Depth::Resnet18.default_taps(),
-    };
-    let net = ResNet::new(&config, vb.clone())?;
-    let theta = vb.get_with_hints(5, "theta", candle_nn::Init::Const(0.0))?;
-    let vars = neureg::nn::named_vars(&varmap);
-    let mut sgd = Sgd::new(vars, 0.01, 0.9, 5e-4, vec![]);
-    let x = Tensor::randn(0f32, 1., (BATCH, 1, 32, 32), &dev)?;
-    let y = Tensor::zeros(BATCH, candle_core::DType::U32, &dev)?;
-    let sx = Tensor::randn(0f32, 1., (BATCH, 1, 36, 64), &dev)?;
-    let t = atanh_clamped(&((Tensor::rand(0f32, 1., (BATCH, BATCH), &dev)? * 1.8)? - 0.9)?)?;
-    let mut step = |regularised: bool| -> neureg::Result<()> {
-        let logits = net.logits(&x, BnMode::Train)?;
-        let mut loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-        if regularised {
-            let taps = net.taps(&sx, BnMode::BatchOnly)?;
-            loss = (loss + (similarity_loss(&taps, &theta, &t)?.loss * 20.0)?)?;
-        }
-        sgd.apply(&loss.backward()?)
-    };
-    let mut rates = Vec::new();
-    for regularised in [false, true] {
-        step(regularised)?;
-        let start = Instant::now();
-        for _ in 0..steps {
-            step(regularised)?;
-        }
-        rates.push((steps * BATCH) as f64 / start.elapsed().as_secs_f64());
-    }
-    net.logits(&x, BnMode::Eval)?;
-    let start = Instant::now();
-    for _ in 0..steps {
-        net.logits(&x, BnMode::Eval)?;
-    }
-    rates.push((steps * BATCH) as f64 / start.elapsed().as_secs_f64());
-    Ok((rates[0], rates[1], rates[2]))
+    let r = throughput::measure(&Device::Cpu, width, BATCH, steps)?;
+    Ok((r.train, r.train_regularised, r.inference))
 }
 
 /// The same in PyTorch, if present.

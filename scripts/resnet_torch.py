@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The same CIFAR ResNet as neureg (nn/resnet.rs) in PyTorch, for timing.
 
-    python3 scripts/resnet_torch.py WIDTH BATCH STEPS
+    python3 scripts/resnet_torch.py WIDTH BATCH STEPS [DEVICE]
 
-prints "train_plain train_regularised inference" in images per second: SGD
+(DEVICE: cpu, the default, or cuda) prints "train_plain train_regularised inference" in images per second: SGD
 steps at batch BATCH on 1 x 32 x 32 images without and with the similarity
 loss (Eq. 8-10 on a batch of BATCH 36 x 64 images, taps 1, 5, 9, 13, 17), and
 evaluation-mode forward passes. Used by benches/classifier.rs.
@@ -86,8 +86,10 @@ def sim_loss(taps, theta, target_atanh):
     return torch.triu(d, 1).sum() / (b * (b - 1) / 2)
 
 
-def main(width, batch, steps):
+def main(width, batch, steps, device="cpu"):
     torch.manual_seed(0)
+    dev = torch.device(device)
+    torch.set_default_device(dev)
     net = ResNet18(width)
     theta = torch.zeros(5, requires_grad=True)
     opt = torch.optim.SGD(list(net.parameters()) + [theta], lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -107,21 +109,26 @@ def main(width, batch, steps):
         loss.backward()
         opt.step()
 
+    def wait():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def rate(run):
+        run()
+        wait()
+        start = time.perf_counter()
+        for _ in range(steps):
+            run()
+        wait()
+        return steps * batch / (time.perf_counter() - start)
+
     rates = []
     for regularised in (False, True):
         net.train()
-        step(regularised)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step(regularised)
-        rates.append(steps * batch / (time.perf_counter() - start))
+        rates.append(rate(lambda: step(regularised)))
     net.eval()
     with torch.no_grad():
-        net(x)
-        start = time.perf_counter()
-        for _ in range(steps):
-            net(x)
-        rates.append(steps * batch / (time.perf_counter() - start))
+        rates.append(rate(lambda: net(x)))
     print(" ".join(f"{r:.2f}" for r in rates))
 
 
@@ -150,4 +157,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "--attack":
         attack_steps(float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     else:
-        main(float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+        main(float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5])

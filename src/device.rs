@@ -37,11 +37,34 @@ pub fn default_device() -> Device {
     Device::Cpu
 }
 
+/// The devices this build can use: `cpu`, then `cuda:N` for each GPU found (looked for once).
+pub fn available() -> &'static [String] {
+    static LIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let mut list = vec!["cpu".to_string()];
+        if candle_core::utils::cuda_is_available() {
+            list.extend(
+                (0..16).map_while(|i| Device::new_cuda(i).ok().map(|_| format!("cuda:{i}"))),
+            );
+        }
+        list
+    })
+}
+
+/// The name [`open`] takes for `device`: `cpu` or `cuda:N`.
+pub fn spec(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
 /// A short name for the status bar and logs.
 pub fn describe(device: &Device) -> String {
     match device {
         Device::Cpu => format!("CPU ({} threads)", candle_core::utils::get_num_threads()),
-        Device::Cuda(_) => "CUDA GPU".to_string(),
+        Device::Cuda(_) => format!("CUDA GPU ({})", spec(device)),
         Device::Metal(_) => "Metal GPU".to_string(),
     }
 }

@@ -569,3 +569,55 @@ fn switching_the_workspace_moves_the_default_folders() {
         .folder
         .starts_with(&other.path().display().to_string()));
 }
+
+#[test]
+fn inspect_tab_shows_the_ticked_runs_layers_against_the_brain() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let runs = root.join("sample_data/experiments/lecture/runs");
+    let mut h = harness((1..=4).map(sample).collect());
+    settle_within(&mut h, 20000);
+    h.state_mut().shared.runs.root = runs.display().to_string();
+    // seed1 has no checkpoint: left out, named.
+    for r in ["none-a0-seed0", "neural-model-a20-seed0", "none-a0-seed1"] {
+        h.state_mut().shared.runs.ticked.insert(runs.join(r));
+    }
+    h.state_mut().inspect_view.settings.resamples = 40;
+    h.run_steps(3);
+    h.get_by_label("Inspect").click();
+    h.run_steps(3);
+    settle_within(&mut h, 20000);
+    h.run_steps(3);
+    settle_within(&mut h, 20000);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
+    let shown = h.state().inspect_view.latest().expect("an inspection");
+    let with_weights = h
+        .state()
+        .shared
+        .runs
+        .ticked_runs()
+        .iter()
+        .filter(|r| neureg::train::classifier_model::checkpoint_path(&r.dir).is_file())
+        .count();
+    assert!(with_weights >= 2);
+    assert_eq!(shown.runs.len(), with_weights);
+    assert_eq!(shown.neural.image_ids.len(), 20);
+    h.get_by_label_contains("against the neural matrix over depth");
+    h.get_by_label_contains("Layer against brain");
+    h.get_by_label_contains("Left out, no checkpoint:");
+    // The tab's numbers are the library's on the same runs and images.
+    let scans: Vec<_> = h.state().shared.scan_handles();
+    let refs: Vec<&neureg::data::Scan> = scans.iter().map(|s| s.as_ref()).collect();
+    let neural = neureg::inspect::neural::oracle_reference(&refs, &Device::Cpu).unwrap();
+    let request = shown.request.clone();
+    let again = neureg::inspect::inspect(neural, &request, &Device::Cpu, &neureg::progress::Silent)
+        .unwrap();
+    for (a, b) in shown.runs.iter().zip(&again.runs) {
+        for (x, y) in a.layers.iter().zip(&b.layers) {
+            assert_eq!(x.estimate, y.estimate);
+        }
+    }
+}

@@ -3,10 +3,12 @@
 //! subcommand gets and the device choice.
 
 mod experiment;
+mod inspect;
 mod predictor;
 mod progress_bar;
 mod robustness;
 mod scans;
+mod speed;
 mod train;
 
 use std::path::PathBuf;
@@ -72,6 +74,14 @@ pub enum Command {
     Experiment(experiment::ExperimentArgs),
     /// Write delta_scan and delta_repeat (Eq. 4, 5): counts, standard deviations, histograms.
     Variability(scans::VariabilityArgs),
+    /// Images per second of ResNet18 training (with and without the similarity loss) and
+    /// inference on random data, on the chosen device.
+    Speed(speed::SpeedArgs),
+    /// Per-layer similarity of trained runs on the scans' oracle images against the neural
+    /// matrix: RSA and CKA with bootstrap intervals, the noise ceiling and the pixel baseline.
+    Inspect(inspect::InspectArgs),
+    /// RSA (Pearson, Spearman), linear CKA and debiased CKA of two similarity matrices (.npy).
+    Agreement(inspect::AgreementArgs),
 }
 
 /// What every subcommand works with.
@@ -109,6 +119,9 @@ pub fn run(
         Command::EvalNoise(a) => robustness::eval_noise(a, &cx),
         Command::Attack(a) => robustness::attack(a, &cx),
         Command::Experiment(a) => experiment::experiment(a, &cx),
+        Command::Speed(a) => speed::speed(a, &cx),
+        Command::Inspect(a) => inspect::inspect(a, &cx),
+        Command::Agreement(a) => inspect::agreement(a),
     }
 }
 

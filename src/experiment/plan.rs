@@ -19,7 +19,8 @@ use crate::runs::config::{Condition, RunConfig};
 pub struct ConditionPlan {
     /// Which condition.
     pub condition: Condition,
-    /// Its target (a target `.npy`, or a run folder for Feature); None takes no target.
+    /// Its target (a target `.npy`, or for Feature a run folder or VGG weights); None takes no
+    /// target.
     #[serde(default)]
     pub target: Option<PathBuf>,
     /// Strengths a of the similarity loss (ignored for None, which has a = 0).
@@ -28,6 +29,9 @@ pub struct ConditionPlan {
     /// The Feature run's tap.
     #[serde(default)]
     pub feature_tap: Option<usize>,
+    /// The layer of a Feature target given as VGG weights (default: the training's).
+    #[serde(default)]
+    pub feature_layer: Option<String>,
     /// Folder-name prefix of its units (default: the condition's name), to tell apart two
     /// conditions of the same kind (e.g. two Custom targets).
     #[serde(default)]
@@ -116,6 +120,7 @@ impl Plan {
             target: file.and_then(target),
             strengths: default_strengths(),
             feature_tap: None,
+            feature_layer: None,
             name: None,
         };
         let conditions = vec![
@@ -354,6 +359,10 @@ impl Plan {
                         strength,
                         seed,
                         feature_tap: c.feature_tap.unwrap_or(self.training.feature_tap),
+                        feature_layer: c
+                            .feature_layer
+                            .clone()
+                            .unwrap_or_else(|| self.training.feature_layer.clone()),
                         ..self.training.clone()
                     };
                     let name = match &c.name {

@@ -5,11 +5,11 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::nn::cpu::{slice, split_batch};
+use crate::nn::cpu::{kernels_apply, slice, split_batch};
 
 /// `relu(a + b)` for tensors of one shape.
 pub fn add_relu(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    if !a.device().is_cpu() || a.dtype() != candle_core::DType::F32 || a.shape() != b.shape() {
+    if !kernels_apply(a.device(), a.dtype()) || a.shape() != b.shape() {
         return (a + b)?.relu();
     }
     a.contiguous()?.apply_op2(&b.contiguous()?, AddRelu)

@@ -4,11 +4,27 @@
 //! Hand-written because candle's `CustomOp` hands over raw storage only. The scratch buffers
 //! keep the unfolded (im2col) matrices of the convolutions out of the allocator: a fresh buffer
 //! of several megabytes per call cost page faults and clearing on every layer.
+//!
+//! Every op falls back to candle's own operations on other devices and dtypes; [`CANDLE_OPS_ENV`]
+//! makes the CPU take that path too, so that what a GPU runs is checked where there is none.
 
 use std::cell::RefCell;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-use candle_core::{CpuStorage, Layout};
+use candle_core::{CpuStorage, DType, Device, Layout};
+
+/// Set to `1`, neureg's hand-written CPU kernels stand aside and candle's operations compute on
+/// the CPU as they do on every other device.
+pub const CANDLE_OPS_ENV: &str = "NEUREG_CANDLE_OPS";
+
+/// Whether the hand-written kernels compute on `device` for `dtype`: f32 on the CPU, unless
+/// [`CANDLE_OPS_ENV`] is set to `1`.
+pub(crate) fn kernels_apply(device: &Device, dtype: DType) -> bool {
+    static CANDLE_OPS: OnceLock<bool> = OnceLock::new();
+    let candle_ops =
+        *CANDLE_OPS.get_or_init(|| std::env::var(CANDLE_OPS_ENV).is_ok_and(|v| v.trim() == "1"));
+    device.is_cpu() && dtype == DType::F32 && !candle_ops
+}
 
 /// The contiguous f32 values of an operand; `what` names it in the error.
 pub(crate) fn slice<'a>(

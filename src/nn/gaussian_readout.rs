@@ -131,7 +131,7 @@ impl GaussianReadout {
         if let Some(s) = shift {
             grid = grid.broadcast_add(&s.unsqueeze(1)?)?;
         }
-        if features.device().is_cpu() && features.dtype() == candle_core::DType::F32 {
+        if crate::nn::cpu::kernels_apply(features.device(), features.dtype()) {
             let out = sampled_readout(features, &grid, &self.weights.features)?;
             return Ok(out.broadcast_add(&self.weights.bias.unsqueeze(0)?)?);
         }

@@ -13,10 +13,10 @@
 
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use crate::error::Result;
-use crate::nn::cpu::{on_threads, slice, split_batch, split_samples, with_scratch};
+use crate::nn::cpu::{kernels_apply, on_threads, slice, split_batch, split_samples, with_scratch};
 use crate::nn::gemm::{matmul, Store, View};
 
 /// Added to each squared norm, so that a row equal to the batch mean has similarity 0, not NaN.
@@ -27,7 +27,7 @@ pub const EPS: f32 = 1e-12;
 pub fn layer_similarity(f: &Tensor) -> Result<Tensor> {
     let b = f.dim(0)?;
     let x = f.reshape((b, ()))?;
-    if x.device().is_cpu() && x.dtype() == DType::F32 {
+    if kernels_apply(x.device(), x.dtype()) {
         return Ok(layer_similarity_cpu(&x)?);
     }
     layer_similarity_ops(&x)

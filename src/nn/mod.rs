@@ -19,6 +19,7 @@ pub mod seeded_init;
 pub mod sgd;
 pub(crate) mod shifted_conv;
 pub mod stacked_core;
+pub mod vgg;
 
 use candle_core::Var;
 use candle_nn::VarMap;

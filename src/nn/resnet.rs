@@ -195,6 +195,37 @@ impl ResNet {
         &self.config
     }
 
+    /// The same network tapping the conv layers `taps` instead.
+    pub fn with_taps(mut self, taps: Vec<usize>) -> Result<Self> {
+        let mut config = self.config.clone();
+        config.taps = taps;
+        config.validate()?;
+        self.config = config;
+        Ok(self)
+    }
+
+    /// torchvision's name of conv layer `conv` (1-based, as taps count): `conv1` for the stem,
+    /// then `layer{stage}.{block}.conv1` (a block's first conv) and `.conv2` (the block's
+    /// output, after the residual sum).
+    pub fn conv_name(&self, conv: usize) -> String {
+        if conv <= 1 {
+            return "conv1".into();
+        }
+        let mut block = (conv - 2) / 2;
+        for (s, &count) in self.config.depth.blocks().iter().enumerate() {
+            if block < count {
+                return format!("layer{}.{block}.conv{}", s + 1, 1 + (conv - 2) % 2);
+            }
+            block -= count;
+        }
+        format!("conv{conv}")
+    }
+
+    /// The stem's kernels (O, 1, 3, 3).
+    pub fn stem_kernels(&self) -> &Tensor {
+        &self.stem.0.weight
+    }
+
     /// The class scores (B, classes) of (B, 1, H, W) images, batch norm in `mode`.
     pub fn logits(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let (logits, _) = self.run(x, mode, true)?;
@@ -249,6 +280,34 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device};
     use candle_nn::VarMap;
+
+    #[test]
+    fn conv_layers_have_torchvisions_names() {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let config = ResNetConfig {
+            depth: Depth::Resnet18,
+            width: 0.0625,
+            classes: 10,
+            taps: vec![1],
+        };
+        let net = ResNet::new(&config, vb).unwrap();
+        let names: Vec<String> = [1, 2, 3, 5, 6, 17].map(|c| net.conv_name(c)).to_vec();
+        assert_eq!(
+            names,
+            [
+                "conv1",
+                "layer1.0.conv1",
+                "layer1.0.conv2",
+                "layer1.1.conv2",
+                "layer2.0.conv1",
+                "layer4.1.conv2"
+            ]
+        );
+        let net = net.with_taps((1..=17).collect()).unwrap();
+        assert_eq!(net.config().taps.len(), 17);
+        assert!(net.with_taps(vec![18]).is_err());
+    }
 
     #[test]
     fn default_taps_are_the_papers_layers() {

@@ -94,6 +94,11 @@ const DEFAULT_DATA: &str = "sample_data/fashion-mnist";
 /// The demo's target images (looked up as [`DEFAULT_DATA`] is).
 const DEFAULT_IMAGES: &str = "sample_data/scans/scan_1.zip";
 
+/// The paper's VGG layer, also for runs stored before the field existed.
+fn default_feature_layer() -> String {
+    "conv3_1".into()
+}
+
 /// A run's configuration (`config.json`; also the flags of `neureg train`).
 /// The defaults are a demo that finishes in minutes on two CPU cores; `--paper`
 /// sets the paper's scale.
@@ -120,13 +125,18 @@ pub struct RunConfig {
     /// Condition (which target).
     #[arg(long, value_enum, default_value = "none")]
     pub condition: Condition,
-    /// Target: a target .npy (Neural (model), Neural (data), Shuffle, Custom) or a run folder
-    /// (Feature).
+    /// Target: a target .npy (Neural (model), Neural (data), Shuffle, Custom), or for Feature a
+    /// run folder or VGG16/VGG19 weights (.safetensors).
     #[arg(long)]
     pub target: Option<PathBuf>,
     /// The tap of the Feature run's network whose similarity is the target.
     #[arg(long, default_value_t = RunConfig::default().feature_tap)]
     pub feature_tap: usize,
+    /// The layer of a Feature target given as VGG16/VGG19 weights (a torchvision state dict in
+    /// a .safetensors file): conv3_1 (after its ReLU, the paper's), relu3_1, pool3, features.N.
+    #[arg(long, default_value = "conv3_1")]
+    #[serde(default = "default_feature_layer")]
+    pub feature_layer: String,
     /// Where the target's images are: a scan (zip or folder) or an image folder.
     #[arg(long, default_value = DEFAULT_IMAGES)]
     pub images: PathBuf,
@@ -183,6 +193,7 @@ impl Default for RunConfig {
             condition: Condition::None,
             target: None,
             feature_tap: 9,
+            feature_layer: default_feature_layer(),
             images: PathBuf::from(DEFAULT_IMAGES),
             strength: 20.0,
             seed: 0,

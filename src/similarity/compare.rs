@@ -101,7 +101,7 @@ pub fn bootstrap_difference_se(
 }
 
 /// Ranks starting at 1, ties sharing their mean rank.
-fn ranks(values: &[f32]) -> Vec<f32> {
+pub(crate) fn ranks(values: &[f32]) -> Vec<f32> {
     let mut idx: Vec<usize> = (0..values.len()).collect();
     idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
     let mut out = vec![0.0; values.len()];

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::nn::cpu::split_batch;
+use crate::nn::cpu::{kernels_apply, split_batch};
 
 /// A pair of stimuli (a, b) and their similarity.
 pub type Pair = (usize, usize, f32);
@@ -18,6 +18,27 @@ pub struct SimilarityMatrix {
 }
 
 impl SimilarityMatrix {
+    /// A square matrix (at least 2 x 2, every entry finite) from a `.npy` file of any numeric
+    /// dtype.
+    pub fn read_npy(path: &std::path::Path) -> Result<SimilarityMatrix> {
+        let name = path.display().to_string();
+        let a = crate::data::npy::read_f32(&crate::data::npy::read_file(path)?, &name)?;
+        let n = a.shape.first().copied().unwrap_or(0);
+        if a.shape != [n, n] || n < 2 {
+            return Err(Error::file(
+                &name,
+                format!("must be a square matrix, this is {:?}", a.shape),
+            ));
+        }
+        if let Some(k) = a.data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::file(
+                &name,
+                format!("entry ({}, {}) is {}", k / n, k % n, a.data[k]),
+            ));
+        }
+        Ok(SimilarityMatrix { n, values: a.data })
+    }
+
     /// The entry for stimuli `a` and `b`.
     pub fn get(&self, a: usize, b: usize) -> f32 {
         self.values[a * self.n + b]
@@ -92,7 +113,7 @@ pub fn unit_responses(
             ),
         ));
     }
-    if device.is_cpu() {
+    if kernels_apply(device, candle_core::DType::F32) {
         unit_responses_cpu(responses, n, weights, what)
     } else {
         unit_responses_ops(responses, n, weights, device, what)

@@ -87,7 +87,18 @@ pub fn oracle_similarity(
     weights: &[f32],
     device: &Device,
 ) -> Result<OracleSimilarity> {
-    let by_image: BTreeMap<i64, Vec<usize>> = scan.oracle_trials();
+    oracle_similarity_of_trials(scan, &scan.oracle_trials(), image_ids, weights, device)
+}
+
+/// [`oracle_similarity`] from the trials `by_image` lists for each image (e.g. half of each
+/// image's repeats); an image needs one trial, and two for its diagonal entry.
+pub fn oracle_similarity_of_trials(
+    scan: &Scan,
+    by_image: &BTreeMap<i64, Vec<usize>>,
+    image_ids: &[i64],
+    weights: &[f32],
+    device: &Device,
+) -> Result<OracleSimilarity> {
     let mut offsets = vec![0];
     let mut rows = Vec::new();
     for id in image_ids {

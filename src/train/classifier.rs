@@ -20,8 +20,9 @@ use crate::runs::store::{RunInfo, RunStatus};
 use crate::train::classifier_data::{
     augmentation_rng, epoch_batches, image_batch, prepare, similarity_batch, similarity_rng,
 };
-use crate::train::classifier_model::{accuracy, build, checkpoint_path, count_correct, THETA};
+use crate::train::classifier_model::{accuracy, build, checkpoint_path, THETA};
 use crate::train::similarity_loss::similarity_loss;
+use crate::train::step_scalars::{StepScalars, StepValues};
 use crate::train::targets::load_sim_target;
 
 /// The optimiser chosen by the run.
@@ -137,6 +138,33 @@ impl Position {
     }
 }
 
+/// Reads the kept steps' scalars into the epoch's sums; a non-finite loss stops the run with the
+/// reason in its metrics. Returns the last step's values.
+fn settle(
+    kept: &mut StepScalars,
+    at: &mut Position,
+    log: &mut MetricsLog,
+    dir: &Path,
+) -> Result<Option<StepValues>> {
+    let values = kept.drain()?;
+    for v in &values {
+        if !v.task.is_finite() || !v.similarity.is_finite() {
+            let reason = format!(
+                "loss is not finite at step {} (task {}, similarity {})",
+                v.step, v.task, v.similarity
+            );
+            log.log(&MetricEvent::Stopped {
+                step: v.step,
+                reason: reason.clone(),
+            })?;
+            return Err(Error::analysis(dir.display(), reason));
+        }
+        at.loss_sum += v.task;
+        at.correct += v.correct;
+    }
+    Ok(values.last().copied())
+}
+
 /// Trains the run in `dir` (created, or resumed from its last checkpoint when it holds the same
 /// configuration) and returns it, holding the folder's lock meanwhile. A NaN loss stops the run
 /// with the reason in its metrics; a pause request saves a mid-epoch checkpoint and returns
@@ -229,6 +257,7 @@ pub fn train_locked(
     let strength = config.strength;
     let similarity_mode = similarity_pass_mode(config.bn_statistics);
     let mut last_test = 0.0;
+    let mut kept = StepScalars::default();
     for epoch in at.epochs_done..config.epochs {
         let lr = config.schedule.lr(config.lr, epoch, config.epochs);
         optim.set_lr(lr);
@@ -253,6 +282,7 @@ pub fn train_locked(
         progress.advance(at.batches_done as u64);
         for indices in &batches[at.batches_done.min(batches.len())..] {
             if progress.pause_requested() {
+                settle(&mut kept, &mut at, &mut log, dir)?;
                 at.lines = log.lines;
                 at.augmentation_word = aug.get_word_pos() as u64;
                 at.similarity_word = sim_rng.get_word_pos() as u64;
@@ -270,51 +300,40 @@ pub fn train_locked(
             let (x, y) = image_batch(&data, &data.train, indices, Some(&mut aug), device)?;
             let logits = net.logits(&x, BnMode::Train)?;
             let task = candle_nn::loss::cross_entropy(&logits, &y)?;
-            let (total, sim_value, gamma) = match &target {
+            at.step += 1;
+            let step = at.step;
+            let (total, gamma) = match &target {
                 Some(t) => {
                     let (sx, st) = similarity_batch(&data, t, config.batch, &mut sim_rng, device)?;
                     let taps = net.taps(&sx, similarity_mode)?;
                     let sim = similarity_loss(&taps, theta.as_tensor(), &st)?;
-                    let value = sim.loss.to_scalar::<f32>()? as f64;
-                    ((&task + (sim.loss * strength)?)?, value, sim.gamma)
+                    kept.push(step, &task, Some(&sim.loss), &logits, &y)?;
+                    ((&task + (sim.loss * strength)?)?, sim.gamma)
                 }
-                None => (
-                    task.clone(),
-                    0.0,
-                    candle_nn::ops::softmax(theta.as_tensor(), 0)?,
-                ),
+                None => {
+                    kept.push(step, &task, None, &logits, &y)?;
+                    (task, candle_nn::ops::softmax(theta.as_tensor(), 0)?)
+                }
             };
-            let task_value = task.to_scalar::<f32>()? as f64;
-            at.step += 1;
-            let step = at.step;
-            if !task_value.is_finite() || !sim_value.is_finite() {
-                let reason = format!(
-                    "loss is not finite at step {step} (task {task_value}, similarity {sim_value})"
-                );
-                log.log(&MetricEvent::Stopped {
-                    step,
-                    reason: reason.clone(),
-                })?;
-                return Err(Error::analysis(dir.display(), reason));
-            }
             let grads = total.backward()?;
             optim.apply(&grads)?;
-            at.loss_sum += task_value;
-            at.correct += count_correct(&logits, &y)? as u64;
             at.seen += indices.len() as u64;
             at.batches_done += 1;
             if step % config.log_every as u64 == 0 {
-                log.log(&MetricEvent::Step {
-                    epoch,
-                    step,
-                    task_loss: task_value,
-                    sim_loss: sim_value,
-                    lr,
-                    gamma: gamma.to_vec1::<f32>()?.iter().map(|&g| g as f64).collect(),
-                })?;
+                if let Some(v) = settle(&mut kept, &mut at, &mut log, dir)? {
+                    log.log(&MetricEvent::Step {
+                        epoch,
+                        step,
+                        task_loss: v.task,
+                        sim_loss: v.similarity,
+                        lr,
+                        gamma: gamma.to_vec1::<f32>()?.iter().map(|&g| g as f64).collect(),
+                    })?;
+                }
             }
             progress.advance(1);
         }
+        settle(&mut kept, &mut at, &mut log, dir)?;
         last_test = accuracy(&net, &data, &data.test, device)?;
         log.log(&MetricEvent::Epoch {
             epoch,

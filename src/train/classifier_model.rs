@@ -13,6 +13,7 @@ use crate::nn::seeded_init::seeded_var_builder;
 use crate::runs::checkpoint;
 use crate::runs::config::RunConfig;
 use crate::train::classifier_data::{image_batch, PreparedSet};
+use crate::train::step_scalars::correct_count;
 
 /// Name of the trained layer-mixing logits theta (Eq. 10) among the variables.
 pub const THETA: &str = "similarity.theta";
@@ -31,8 +32,18 @@ impl Classifier {
     /// Class scores (B, classes) of (B, 1, H, W) images on [0, 1] (normalised here, as in
     /// training), in evaluation mode.
     pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
-        let x = ((images - self.mean as f64)? / self.std as f64)?;
-        self.net.logits(&x, BnMode::Eval)
+        self.net.logits(&self.normalised(images)?, BnMode::Eval)
+    }
+
+    /// Images on [0, 1] normalised by the training images' statistics.
+    fn normalised(&self, images: &Tensor) -> Result<Tensor> {
+        Ok(((images - self.mean as f64)? / self.std as f64)?)
+    }
+
+    /// The activations at the network's taps of (B, 1, H, W) images on [0, 1], normalised as
+    /// in training, in evaluation mode.
+    pub fn taps(&self, images: &Tensor) -> Result<Vec<Tensor>> {
+        self.net.taps(&self.normalised(images)?, BnMode::Eval)
     }
 
     /// The predicted class of each image on [0, 1].
@@ -105,29 +116,20 @@ pub fn load_classifier(dir: &Path, device: &Device) -> Result<Classifier> {
     })
 }
 
-/// Fraction of the images of `tier` the network classifies correctly (evaluation mode).
+/// Fraction of the images of `tier` the network classifies correctly (evaluation mode), counted
+/// on the device and read once.
 pub fn accuracy(
     net: &ResNet,
     set: &PreparedSet,
     tier: &crate::data::LabelledImages,
     device: &Device,
 ) -> Result<f64> {
-    let mut correct = 0usize;
     let indices: Vec<usize> = (0..tier.len()).collect();
+    let mut correct = Tensor::zeros((), DType::F32, device)?;
     for chunk in indices.chunks(200) {
         let (x, y) = image_batch(set, tier, chunk, None, device)?;
         let logits = net.logits(&x, BnMode::Eval)?;
-        correct += count_correct(&logits, &y)?;
+        correct = (correct + correct_count(&logits, &y)?)?;
     }
-    Ok(correct as f64 / tier.len().max(1) as f64)
-}
-
-/// How many rows of `logits` have their maximum at the label.
-pub(crate) fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<usize> {
-    let predicted = logits.argmax(1)?;
-    Ok(predicted
-        .eq(labels)?
-        .to_dtype(DType::F32)?
-        .sum_all()?
-        .to_scalar::<f32>()? as usize)
+    Ok(correct.to_scalar::<f32>()? as f64 / tier.len().max(1) as f64)
 }

@@ -5,4 +5,6 @@ pub mod classifier_data;
 pub mod classifier_model;
 pub mod predictor;
 pub mod similarity_loss;
+pub(crate) mod step_scalars;
 pub mod targets;
+pub mod throughput;

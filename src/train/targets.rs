@@ -4,22 +4,20 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use candle_nn::VarMap;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::image_file::{image_files, is_image_folder};
-use crate::data::npy::{read_f32, read_file};
 use crate::data::{load_scan, LoadOptions};
 use crate::error::{Error, Result};
-use crate::nn::batch_norm::BnMode;
 use crate::nn::layer_similarity::layer_similarity;
-use crate::nn::resnet::ResNet;
+use crate::nn::vgg::Vgg;
 use crate::progress::Silent;
-use crate::runs::checkpoint;
 use crate::runs::config::{Condition, RunConfig};
+use crate::similarity::matrix::SimilarityMatrix;
 use crate::similarity::target::{folder_images, load_target};
+use crate::train::classifier_model::load_classifier;
 
 /// A target matrix and the images of its rows, ready for the similarity loss.
 #[derive(Debug, Clone)]
@@ -131,17 +129,8 @@ pub fn load_sim_target(config: &RunConfig, device: &Device) -> Result<Option<Sim
             (t.meta.image_ids, t.matrix.values)
         }
         Condition::Custom => {
-            let a = read_f32(&read_file(path)?, &name)?;
-            let n = a.shape.first().copied().unwrap_or(0);
-            if a.shape != [n, n] || n < 2 {
-                return Err(Error::file(
-                    &name,
-                    format!(
-                        "a custom target must be a square matrix, this is {:?}",
-                        a.shape
-                    ),
-                ));
-            }
+            let a = SimilarityMatrix::read_npy(path)?;
+            let n = a.n;
             // Row ids: the sidecar's when there is one, else the positions in the image source.
             let side = path.with_extension("json");
             let ids = if side.is_file() {
@@ -149,7 +138,7 @@ pub fn load_sim_target(config: &RunConfig, device: &Device) -> Result<Option<Sim
             } else {
                 (0..n as i64).collect()
             };
-            (ids, a.data)
+            (ids, a.values)
         }
         Condition::Feature => return feature_target(path, config, device).map(Some),
     };
@@ -179,27 +168,10 @@ fn check_batch(n: usize, batch: usize, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The Feature control: cosine similarity (Eq. 9) of tap `feature_tap` of the network of the run
-/// folder `run` on the single-shown images of the run's image source.
-fn feature_target(run: &Path, config: &RunConfig, device: &Device) -> Result<SimTarget> {
-    let other = RunConfig::load(run)?;
-    let weights = checkpoint::load(&run.join("checkpoints").join("last.safetensors"), device)?;
-    let classes = weights
-        .get("fc.bias")
-        .map(|t| t.dim(0))
-        .transpose()?
-        .ok_or_else(|| Error::file(run.display(), "checkpoint without fc.bias"))?;
-    let mut network = other.network(classes);
-    network.taps = vec![config.feature_tap];
-    network.validate()?;
-    let varmap = VarMap::new();
-    let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, device);
-    let net = ResNet::new(&network, vb)?;
-    checkpoint::restore(
-        &varmap,
-        &weights,
-        &run.join("checkpoints").join("last.safetensors"),
-    )?;
+/// The Feature control: cosine similarity (Eq. 9) of a pretrained network's features on the
+/// single-shown images of the run's image source: tap `feature_tap` of the run in the folder
+/// `source`, or layer `feature_layer` of the VGG whose weights are the file `source`.
+fn feature_target(source: &Path, config: &RunConfig, device: &Device) -> Result<SimTarget> {
     let scan = load_scan(&config.images, LoadOptions::default(), &Silent)?;
     let set = crate::similarity::target::single_shown_images(&scan);
     let shape = set.shape;
@@ -208,35 +180,27 @@ fn feature_target(run: &Path, config: &RunConfig, device: &Device) -> Result<Sim
         .iter()
         .map(|p| p.iter().map(|v| v / 255.0).collect())
         .collect();
-    check_batch(images.len(), config.batch, &run.display().to_string())?;
-    let (mean, std) = other_stats(run)?;
-    let mut features = Vec::new();
+    check_batch(images.len(), config.batch, &source.display().to_string())?;
+    let features: Box<dyn Fn(&Tensor) -> Result<Tensor>> = if source.is_file() {
+        let (vgg, _) = Vgg::load(source, &config.feature_layer, device)?;
+        Box::new(move |x| vgg.features(x))
+    } else {
+        let mut other = load_classifier(source, device)?;
+        other.net = other.net.with_taps(vec![config.feature_tap])?;
+        Box::new(move |x| Ok(other.taps(x)?.remove(0)))
+    };
+    let mut parts = Vec::new();
     for chunk in images.chunks(64) {
-        let flat: Vec<f32> = chunk.iter().flatten().map(|v| (v - mean) / std).collect();
-        let x = Tensor::from_vec(flat, (chunk.len(), 1, shape.0, shape.1), device)?;
-        let taps = net.taps(&x, BnMode::Eval)?;
-        features.push(taps[0].flatten_from(1)?);
+        let x = Tensor::from_vec(chunk.concat(), (chunk.len(), 1, shape.0, shape.1), device)?;
+        parts.push(features(&x)?.flatten_from(1)?);
     }
-    let all = Tensor::cat(&features, 0)?;
+    let all = Tensor::cat(&parts, 0)?;
     let matrix = layer_similarity(&all)?.flatten_all()?.to_vec1::<f32>()?;
     Ok(SimTarget {
         shape,
         images,
         matrix,
     })
-}
-
-/// The input normalisation a run used (saved in its checkpoint as `data.mean`, `data.std`).
-fn other_stats(run: &Path) -> Result<(f32, f32)> {
-    let path = run.join("checkpoints").join("last.safetensors");
-    let t = checkpoint::load(&path, &Device::Cpu)?;
-    let get = |k: &str| -> Result<f32> {
-        t.get(k)
-            .ok_or_else(|| Error::file(path.display(), format!("checkpoint without {k}")))?
-            .to_scalar::<f32>()
-            .map_err(Error::from)
-    };
-    Ok((get("data.mean")?, get("data.std")?))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod experiment_tab;
 mod export;
+pub mod inspect_tab;
 mod predictor_plots;
 pub mod predictor_tab;
 mod robustness_attack;
@@ -46,6 +47,8 @@ pub enum Tab {
     Robustness,
     /// Controlled comparisons: plans, units, reports.
     Experiment,
+    /// Per-layer similarity of trained networks against the brain's.
+    Inspect,
 }
 
 /// The whole window's state.
@@ -66,6 +69,8 @@ pub struct NeuregApp {
     pub robustness_view: robustness_tab::RobustnessView,
     /// The Experiment tab.
     pub experiment_view: experiment_tab::ExperimentView,
+    /// The Inspect tab.
+    pub inspect_view: inspect_tab::InspectView,
 }
 
 impl NeuregApp {
@@ -88,6 +93,7 @@ impl NeuregApp {
             training_view: training_tab::TrainingView::new(&shared.workspace),
             robustness_view: Default::default(),
             experiment_view: experiment_tab::ExperimentView::new(&shared.workspace),
+            inspect_view: Default::default(),
             shared,
         }
     }
@@ -156,7 +162,7 @@ impl NeuregApp {
     }
 
     /// Every tab's view, and the shared state.
-    fn parts(&mut self) -> ([&mut dyn View; 6], &mut Shared) {
+    fn parts(&mut self) -> ([&mut dyn View; 7], &mut Shared) {
         let NeuregApp {
             scans_view,
             similarity_view,
@@ -164,6 +170,7 @@ impl NeuregApp {
             training_view,
             robustness_view,
             experiment_view,
+            inspect_view,
             shared,
             ..
         } = self;
@@ -175,6 +182,7 @@ impl NeuregApp {
                 training_view,
                 robustness_view,
                 experiment_view,
+                inspect_view,
             ],
             shared,
         )
@@ -227,6 +235,7 @@ impl NeuregApp {
                 ui.selectable_value(&mut self.tab, Tab::Training, "Training");
                 ui.selectable_value(&mut self.tab, Tab::Robustness, "Robustness");
                 ui.selectable_value(&mut self.tab, Tab::Experiment, "Experiment");
+                ui.selectable_value(&mut self.tab, Tab::Inspect, "Inspect");
             });
         });
         let mut switch = None;
@@ -247,6 +256,7 @@ impl NeuregApp {
                 Tab::Training => self.training_view.ui(ui, shared),
                 Tab::Robustness => self.robustness_view.ui(ui, shared),
                 Tab::Experiment => self.experiment_view.ui(ui, shared),
+                Tab::Inspect => self.inspect_view.ui(ui, shared),
             }
         });
     }

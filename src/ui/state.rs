@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{experiment_tab, predictor_tab, robustness_tab, training_tab, NeuregApp, Tab};
+use super::{
+    experiment_tab, inspect_tab, predictor_tab, robustness_tab, training_tab, NeuregApp, Tab,
+};
 
 /// The key of the state in eframe's storage.
 const KEY: &str = "neureg.state";
@@ -36,6 +38,8 @@ pub struct State {
     pub robustness: Option<robustness_tab::Settings>,
     /// The Experiment tab's settings.
     pub experiment: Option<experiment_tab::Settings>,
+    /// The Inspect tab's settings.
+    pub inspect: Option<inspect_tab::Settings>,
 }
 
 impl State {
@@ -52,6 +56,7 @@ impl State {
             training: Some(app.training_view.settings.clone()),
             robustness: Some(app.robustness_view.settings.clone()),
             experiment: Some(app.experiment_view.settings.clone()),
+            inspect: Some(app.inspect_view.settings.clone()),
         }
     }
 
@@ -77,6 +82,9 @@ impl State {
         }
         if let Some(s) = self.experiment {
             app.experiment_view.settings = s;
+        }
+        if let Some(s) = self.inspect {
+            app.inspect_view.settings = s;
         }
     }
 

@@ -10,10 +10,7 @@ use crate::runs::Workspace;
 pub fn show(shared: &mut Shared, ui: &mut egui::Ui) -> Option<Workspace> {
     let mut switch = None;
     ui.horizontal(|ui| {
-        ui.label(format!(
-            "Device: {}",
-            crate::device::describe(&shared.device)
-        ));
+        device_choice(shared, ui);
         ui.separator();
         switch = workspace_field(shared, ui);
         ui.separator();
@@ -53,6 +50,28 @@ pub fn show(shared: &mut Shared, ui: &mut egui::Ui) -> Option<Workspace> {
         }
     });
     switch
+}
+
+/// The device new jobs compute on (running jobs keep theirs).
+fn device_choice(shared: &mut Shared, ui: &mut egui::Ui) {
+    let current = crate::device::spec(&shared.device);
+    let mut chosen = current.clone();
+    let label = ui.label("Device:");
+    egui::ComboBox::from_id_salt("device")
+        .selected_text(crate::device::describe(&shared.device))
+        .show_ui(ui, |ui| {
+            for spec in crate::device::available() {
+                ui.selectable_value(&mut chosen, spec.clone(), spec);
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    if chosen != current {
+        match crate::device::open(&chosen) {
+            Ok(device) => shared.device = device,
+            Err(e) => shared.errors.push(e.to_string()),
+        }
+    }
 }
 
 /// The workspace as an editable path; Enter on another folder switches to it.

@@ -212,8 +212,10 @@ fn settings(cx: &mut Cx<TrainingView>, ui: &mut egui::Ui) {
         });
         if f.condition == Condition::Feature {
             ui.horizontal(|ui| {
-                ui.label("Feature tap");
+                ui.label("Feature tap (a run folder as target)");
                 ui.add(egui::DragValue::new(&mut f.feature_tap).range(1..=33));
+                ui.label("VGG layer (a .safetensors target)");
+                ui.add(egui::TextEdit::singleline(&mut f.feature_layer).desired_width(90.0));
             });
         }
     }

@@ -1,0 +1,544 @@
+//! The Inspect tab: where in the ticked runs' networks the brain's similarity structure appears.
+//! Per layer, RSA and CKA against the neural matrix over depth with bootstrap bands, the noise
+//! ceiling and the pixel baseline, gamma beside them; a layer's matrix beside the neural one in
+//! the shared ordering and colour scale; the stem's kernels, per-layer weight norms and the
+//! feature maps of a chosen image. Every number comes from [`crate::inspect::inspect`], as
+//! `neureg inspect` prints it; results are cached per runs, images and settings.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use candle_core::Tensor;
+use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
+use egui_plot::{Bar, BarChart, HLine, Legend, Line, Plot, PlotPoints, Polygon};
+use serde::{Deserialize, Serialize};
+
+use super::shared::Shared;
+use super::view::View;
+use super::widgets::colour_map::{matrix_image, shared_range};
+use super::widgets::heatmap::heatmap;
+use crate::data::Scan;
+use crate::experiment::figures::palette;
+use crate::inspect::agreement::MEASURES;
+use crate::inspect::layers::{images_tensor, weight_norms, LayerChoice, TappedRun, WeightNorm};
+use crate::inspect::neural::oracle_reference;
+use crate::inspect::write::measure_title;
+use crate::inspect::{inspect, InspectRequest, Inspection};
+use crate::runs::store::run_name;
+use crate::train::classifier_model::checkpoint_path;
+
+/// Job keys.
+const INSPECT: &str = "inspect.layers";
+const DETAILS: &str = "inspect.details";
+
+/// What the Inspect tab remembers between starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The tapped layers or every conv layer.
+    pub layers: LayerChoice,
+    /// Bootstrap resamples per interval.
+    pub resamples: usize,
+    /// The measure drawn over depth (index into [`MEASURES`]).
+    pub measure: usize,
+    /// The scan whose oracle images are used (None: those common to every loaded scan).
+    pub scan: Option<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            layers: LayerChoice::Taps,
+            resamples: 200,
+            measure: 0,
+            scan: None,
+        }
+    }
+}
+
+/// What one inspection is of: runs, scans and settings.
+type Key = (Vec<PathBuf>, Vec<String>, LayerChoice, usize);
+
+/// The selected run's weights and one image's feature maps.
+struct Details {
+    kernels: ColorImage,
+    norms: Vec<WeightNorm>,
+    /// Per tapped layer: (name, channel grid).
+    maps: Vec<(String, ColorImage)>,
+}
+
+/// View state of the Inspect tab.
+#[derive(Default)]
+pub struct InspectView {
+    /// The settings.
+    pub settings: Settings,
+    cache: HashMap<Key, Arc<Inspection>>,
+    wanted: Option<Key>,
+    /// The run (index into the shown inspection's runs) and layer of the matrix pair.
+    run: usize,
+    layer: usize,
+    /// The image whose feature maps are shown.
+    image: usize,
+    hovered: Option<(usize, usize)>,
+    textures: HashMap<String, TextureHandle>,
+    details: Option<Details>,
+    /// The run and image whose details were asked for last (asked once, even if that failed).
+    details_asked: Option<(PathBuf, usize)>,
+}
+
+impl View for InspectView {
+    fn poll(&mut self, shared: &mut Shared) {
+        if let Some(result) = shared.jobs.take::<(Key, Inspection)>(INSPECT) {
+            if let Some((key, inspection)) = shared.report(result) {
+                self.cache.insert(key, Arc::new(inspection));
+                self.textures.clear();
+            }
+        }
+        if let Some(result) = shared.jobs.take::<Details>(DETAILS) {
+            if let Some(d) = shared.report(result) {
+                self.details = Some(d);
+                self.textures.retain(|k, _| !k.starts_with("detail"));
+            }
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        // Runs without a checkpoint (the seeds an experiment kept no weights for) have no
+        // network to inspect.
+        let (runs, without): (Vec<PathBuf>, Vec<PathBuf>) = shared
+            .runs
+            .ticked_runs()
+            .iter()
+            .map(|r| r.dir.clone())
+            .partition(|d| checkpoint_path(d).is_file());
+        if !without.is_empty() {
+            let names: Vec<String> = without.iter().map(|d| run_name(d)).collect();
+            ui.label(format!("Left out, no checkpoint: {}", names.join(", ")));
+        }
+        let scans = self.chosen_scans(shared);
+        self.controls(ui, shared);
+        if runs.is_empty() || scans.is_empty() {
+            ui.label(
+                "Load scans (Scans tab) and tick trained runs (Training tab) to inspect them.",
+            );
+            return;
+        }
+        let key: Key = (
+            runs,
+            scans.iter().map(|s| s.name.clone()).collect(),
+            self.settings.layers,
+            self.settings.resamples,
+        );
+        self.start_if_needed(shared, &key, scans);
+        let Some(inspection) = self.cache.get(&key).cloned() else {
+            let (stage, fraction) = shared
+                .jobs
+                .status(INSPECT)
+                .map(|s| s.progress())
+                .unwrap_or_else(|| ("waiting".into(), 0.0));
+            ui.add(egui::ProgressBar::new(fraction).text(stage));
+            return;
+        };
+        egui::ScrollArea::vertical()
+            .id_salt("inspect")
+            .show(ui, |ui| {
+                self.curves(ui, &inspection);
+                ui.separator();
+                self.matrices(ui, shared, &inspection);
+                ui.separator();
+                self.weights(ui, shared, &inspection);
+            });
+    }
+}
+
+impl InspectView {
+    /// The inspection last asked for, once computed.
+    pub fn latest(&self) -> Option<Arc<Inspection>> {
+        self.cache.get(self.wanted.as_ref()?).cloned()
+    }
+
+    fn chosen_scans(&self, shared: &Shared) -> Vec<Arc<Scan>> {
+        let all = shared.scan_handles();
+        match self.settings.scan {
+            Some(k) if k < all.len() => vec![all[k].clone()],
+            _ => all,
+        }
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui, shared: &Shared) {
+        let names: Vec<String> = shared.scans.iter().map(|s| s.scan.name.clone()).collect();
+        let s = &mut self.settings;
+        ui.horizontal(|ui| {
+            let label = ui.label("Images:");
+            let shown = match s.scan {
+                Some(k) if k < names.len() => format!("oracle images of {}", names[k]),
+                _ => format!("oracle images common to the {} loaded scans", names.len()),
+            };
+            egui::ComboBox::from_id_salt("inspect-images")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut s.scan, None, "common to every loaded scan");
+                    for (k, n) in names.iter().enumerate() {
+                        ui.selectable_value(&mut s.scan, Some(k), n);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.label("Layers:");
+            ui.selectable_value(&mut s.layers, LayerChoice::Taps, "taps");
+            ui.selectable_value(&mut s.layers, LayerChoice::All, "every conv layer");
+            let label = ui.label("Measure:");
+            egui::ComboBox::from_id_salt("inspect-measure")
+                .selected_text(measure_title(MEASURES[s.measure.min(3)].0))
+                .show_ui(ui, |ui| {
+                    for (k, (name, _)) in MEASURES.iter().enumerate() {
+                        ui.selectable_value(&mut s.measure, k, measure_title(name));
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            let label = ui.label("Resamples:");
+            ui.add(egui::DragValue::new(&mut s.resamples).range(20..=5000))
+                .labelled_by(label.id);
+        });
+    }
+
+    fn start_if_needed(&mut self, shared: &mut Shared, key: &Key, scans: Vec<Arc<Scan>>) {
+        // A key is computed once: a failed inspection shows its error and is not retried every
+        // frame (changing the runs, images or settings asks again).
+        if self.cache.contains_key(key) || self.wanted.as_ref() == Some(key) {
+            return;
+        }
+        if shared.jobs.is_running(INSPECT) {
+            shared.jobs.cancel(INSPECT);
+            shared.jobs.forget(INSPECT);
+        }
+        let request = InspectRequest {
+            runs: key.0.clone(),
+            layers: key.2,
+            resamples: key.3,
+            seed: 0,
+        };
+        let (device, k) = (shared.device.clone(), key.clone());
+        shared.jobs.spawn(INSPECT, "inspecting layers", move |p| {
+            let refs: Vec<&Scan> = scans.iter().map(|s| s.as_ref()).collect();
+            let neural = oracle_reference(&refs, &device)?;
+            Ok((k, inspect(neural, &request, &device, p)?))
+        });
+        self.wanted = Some(key.clone());
+        self.run = 0;
+        self.layer = 0;
+        self.image = 0;
+    }
+
+    /// The chosen measure over depth per run with its band, the ceiling, the pixel baseline,
+    /// and each run's final gamma at its taps.
+    fn curves(&self, ui: &mut egui::Ui, inspection: &Inspection) {
+        let m = self.settings.measure.min(3);
+        let (name, get) = MEASURES[m];
+        ui.heading(format!(
+            "{} against the neural matrix over depth",
+            measure_title(name)
+        ));
+        let n = &inspection.neural;
+        let ceiling = n.ceiling.map(|c| get(&c.split_half));
+        ui.label(format!(
+            "{} images ({}). Black: noise ceiling (split-half of the repeats){}; gray: pixels {:.3}. \
+             Bands: 95% bootstrap intervals over images.",
+            n.image_ids.len(),
+            n.source,
+            ceiling.map(|c| format!(" {c:.3}")).unwrap_or_else(|| " (needs 4+ repeats)".into()),
+            get(&inspection.pixels.estimate.value),
+        ));
+        let width = ui.available_width();
+        ui.horizontal(|ui| {
+            Plot::new("inspect-depth")
+                .legend(Legend::default())
+                .width(width * 0.62)
+                .height(260.0)
+                .x_axis_label("conv layer")
+                .y_axis_label(measure_title(name))
+                .show(ui, |plot| {
+                    for (k, r) in inspection.runs.iter().enumerate() {
+                        let [cr, cg, cb] = palette(k);
+                        let colour = Color32::from_rgb(cr, cg, cb);
+                        let t: Vec<(f64, (f64, f64, f64))> = r
+                            .layers
+                            .iter()
+                            .map(|l| (l.layer.layer as f64, l.estimate.triples()[m]))
+                            .collect();
+                        let mut band: Vec<[f64; 2]> = t.iter().map(|(x, v)| [*x, v.1]).collect();
+                        band.extend(t.iter().rev().map(|(x, v)| [*x, v.2]));
+                        plot.polygon(
+                            Polygon::new("", PlotPoints::from(band))
+                                .fill_color(colour.gamma_multiply(0.15))
+                                .stroke(egui::Stroke::NONE),
+                        );
+                        let line: Vec<[f64; 2]> = t.iter().map(|(x, v)| [*x, v.0]).collect();
+                        plot.line(Line::new(r.label.clone(), PlotPoints::from(line)).color(colour));
+                    }
+                    if let Some(c) = ceiling {
+                        plot.hline(HLine::new("ceiling (split-half)", c).color(Color32::BLACK));
+                    }
+                    plot.hline(
+                        HLine::new("pixels", get(&inspection.pixels.estimate.value))
+                            .color(Color32::GRAY),
+                    );
+                });
+            Plot::new("inspect-gamma")
+                .legend(Legend::default())
+                .height(260.0)
+                .x_axis_label("tap (conv layer)")
+                .y_axis_label("final gamma")
+                .show(ui, |plot| {
+                    let runs = inspection.runs.len().max(1) as f64;
+                    for (k, r) in inspection.runs.iter().enumerate() {
+                        let Some(gamma) = &r.gamma else { continue };
+                        let [cr, cg, cb] = palette(k);
+                        let bars = r
+                            .taps
+                            .iter()
+                            .zip(gamma)
+                            .map(|(&t, &g)| {
+                                let x = t as f64 + (k as f64 - (runs - 1.0) / 2.0) * 0.8 / runs;
+                                Bar::new(x, g).width(0.8 / runs)
+                            })
+                            .collect();
+                        plot.bar_chart(
+                            BarChart::new(r.label.clone(), bars)
+                                .color(Color32::from_rgb(cr, cg, cb)),
+                        );
+                    }
+                });
+        });
+    }
+
+    fn texture(
+        &mut self,
+        ui: &egui::Ui,
+        key: &str,
+        make: impl FnOnce() -> ColorImage,
+    ) -> TextureHandle {
+        self.textures
+            .entry(key.to_string())
+            .or_insert_with(|| ui.ctx().load_texture(key, make(), TextureOptions::NEAREST))
+            .clone()
+    }
+
+    /// A layer's matrix beside the neural one, shared order and colour scale, hover read-out.
+    fn matrices(&mut self, ui: &mut egui::Ui, shared: &mut Shared, inspection: &Inspection) {
+        ui.heading("Layer against brain");
+        let runs = &inspection.runs;
+        self.run = self.run.min(runs.len().saturating_sub(1));
+        let Some(run) = runs.get(self.run) else {
+            return;
+        };
+        ui.horizontal(|ui| {
+            let label = ui.label("Run:");
+            egui::ComboBox::from_id_salt("inspect-run")
+                .selected_text(run.label.clone())
+                .show_ui(ui, |ui| {
+                    for (k, r) in runs.iter().enumerate() {
+                        ui.selectable_value(&mut self.run, k, r.label.clone());
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            let last = run.layers.len().saturating_sub(1);
+            self.layer = self.layer.min(last);
+            ui.add(
+                egui::Slider::new(&mut self.layer, 0..=last)
+                    .text("layer")
+                    .custom_formatter(|v, _| {
+                        run.layers
+                            .get(v as usize)
+                            .map(|l| format!("{} {}", l.layer.layer, l.layer.name))
+                            .unwrap_or_default()
+                    }),
+            );
+        });
+        let Some(layer) = run.layers.get(self.layer) else {
+            return;
+        };
+        let order = &inspection.order;
+        let (a, b) = (
+            layer.layer.matrix.reordered(order),
+            inspection.neural.matrix.reordered(order),
+        );
+        let vmax = shared_range([&a, &b]);
+        let ka = format!(
+            "layer-{}-{}-{}",
+            self.run,
+            self.layer,
+            inspection.neural.image_ids.len()
+        );
+        let ta = self.texture(ui, &ka, || matrix_image(&a, vmax));
+        let tb = self.texture(ui, "neural", || matrix_image(&b, vmax));
+        let size = (ui.available_width() / 3.2).min(300.0);
+        let mut hovered = None;
+        ui.horizontal(|ui| {
+            for (title, tex, m) in [
+                (layer.layer.name.as_str(), &ta, &a),
+                ("neural (mean oracle)", &tb, &b),
+            ] {
+                ui.vertical(|ui| {
+                    ui.label(title);
+                    let r = heatmap(ui, tex, m.n, size, None, self.hovered);
+                    hovered = hovered.or(r.hovered);
+                });
+            }
+            if let Some((i, j)) = self.hovered {
+                ui.vertical(|ui| {
+                    let n = &inspection.neural;
+                    ui.label(format!(
+                        "layer {:.3}   neural {:.3}",
+                        a.get(i, j),
+                        b.get(i, j)
+                    ));
+                    ui.horizontal(|ui| {
+                        for idx in [order[i], order[j]] {
+                            let id = n.image_ids[idx];
+                            let pixels: Vec<f32> =
+                                n.pixels[idx].iter().map(|v| v * 255.0).collect();
+                            let tex = shared.stimuli.get(ui.ctx(), id, &pixels, n.shape);
+                            ui.vertical(|ui| {
+                                ui.image((tex.id(), egui::vec2(128.0, 72.0)));
+                                ui.label(format!("image {id}"));
+                            });
+                        }
+                    });
+                });
+            }
+        });
+        self.hovered = hovered;
+        let e = layer.estimate.triples();
+        ui.label(format!(
+            "RSA r {:.3} [{:.3}, {:.3}]   RSA rho {:.3} [{:.3}, {:.3}]   CKA {:.3} [{:.3}, {:.3}]   debiased CKA {:.3} [{:.3}, {:.3}]",
+            e[0].0, e[0].1, e[0].2, e[1].0, e[1].1, e[1].2, e[2].0, e[2].1, e[2].2, e[3].0, e[3].1, e[3].2
+        ));
+    }
+
+    /// The selected run's stem kernels, weight norms and the chosen image's feature maps.
+    fn weights(&mut self, ui: &mut egui::Ui, shared: &mut Shared, inspection: &Inspection) {
+        ui.heading("Weights and feature maps");
+        let Some(run) = inspection.runs.get(self.run) else {
+            return;
+        };
+        let dir = run.dir.clone();
+        let n = inspection.neural.image_ids.len();
+        ui.add(
+            egui::Slider::new(&mut self.image, 0..=n.saturating_sub(1))
+                .text("image (feature maps)"),
+        );
+        let key = (dir.clone(), self.image);
+        if self.details_asked.as_ref() != Some(&key) && !shared.jobs.is_running(DETAILS) {
+            self.details_asked = Some(key.clone());
+            let device = shared.device.clone();
+            let (layers, neural) = (self.settings.layers, inspection.neural.clone());
+            let image = self.image;
+            shared.jobs.spawn(DETAILS, "feature maps", move |_| {
+                details(key, layers, &neural, image, &device)
+            });
+        }
+        let Some(d) = &self.details else { return };
+        let (kernels, maps) = (d.kernels.clone(), d.maps.clone());
+        let norms = d.norms.clone();
+        let tk = self.texture(ui, "detail-kernels", || kernels);
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.label("conv1 kernels (each scaled to its own range)");
+                let [w, h] = tk.size();
+                ui.image((tk.id(), egui::vec2(w as f32 * 6.0, h as f32 * 6.0)));
+            });
+            Plot::new("inspect-norms")
+                .height(200.0)
+                .x_axis_label("conv layer (network order)")
+                .y_axis_label("kernel norm")
+                .show(ui, |plot| {
+                    let bars = norms
+                        .iter()
+                        .enumerate()
+                        .map(|(k, w)| Bar::new(k as f64 + 1.0, w.norm).name(&w.name))
+                        .collect();
+                    plot.bar_chart(BarChart::new("weight norm", bars));
+                });
+        });
+        ui.horizontal_wrapped(|ui| {
+            for (k, (name, img)) in maps.into_iter().enumerate() {
+                let tex = self.texture(ui, &format!("detail-map-{k}"), || img);
+                ui.vertical(|ui| {
+                    ui.label(name);
+                    let [w, h] = tex.size();
+                    let scale = (220.0 / w.max(h) as f32).max(1.0);
+                    ui.image((tex.id(), egui::vec2(w as f32 * scale, h as f32 * scale)));
+                });
+            }
+        });
+    }
+}
+
+/// The run's stem kernels, weight norms and the feature maps of one image (off the UI thread).
+fn details(
+    (dir, _): (PathBuf, usize),
+    layers: LayerChoice,
+    neural: &crate::inspect::neural::NeuralReference,
+    image: usize,
+    device: &candle_core::Device,
+) -> crate::Result<Details> {
+    let tapped = TappedRun::load(&dir, layers, device)?;
+    let kernels = tapped
+        .classifier
+        .net
+        .stem_kernels()
+        .to_device(&candle_core::Device::Cpu)?;
+    let x = images_tensor(&neural.pixels[image..=image], neural.shape, device)?;
+    let acts = tapped.classifier.taps(&x)?;
+    let maps = tapped
+        .layers
+        .iter()
+        .zip(acts)
+        .map(|(&l, a)| {
+            Ok((
+                format!("{l} {}", tapped.classifier.net.conv_name(l)),
+                channel_grid(&a.squeeze(0)?)?,
+            ))
+        })
+        .collect::<crate::Result<Vec<_>>>()?;
+    Ok(Details {
+        // The stem sees one (gray) channel: (O, 1, 3, 3) -> O tiles of 3 x 3.
+        kernels: channel_grid(&kernels.squeeze(1)?)?,
+        norms: weight_norms(&dir)?,
+        maps,
+    })
+}
+
+/// A (C, H, W) tensor as a grid of C gray tiles, each scaled to its own range, one pixel of
+/// gap between tiles.
+fn channel_grid(t: &Tensor) -> crate::Result<ColorImage> {
+    let (c, h, w) = t.dims3()?;
+    let values = t
+        .to_device(&candle_core::Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let cols = (c as f64).sqrt().ceil().max(1.0) as usize;
+    let rows = c.div_ceil(cols);
+    let (gw, gh) = (cols * (w + 1), rows * (h + 1));
+    let mut pixels = vec![Color32::from_gray(40); gw * gh];
+    for (k, tile) in values.chunks_exact(h * w).enumerate() {
+        let (lo, hi) = tile
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let span = (hi - lo).max(1e-12);
+        let (r0, c0) = ((k / cols) * (h + 1), (k % cols) * (w + 1));
+        for y in 0..h {
+            for x in 0..w {
+                let v = ((tile[y * w + x] - lo) / span * 255.0).round() as u8;
+                pixels[(r0 + y) * gw + c0 + x] = Color32::from_gray(v);
+            }
+        }
+    }
+    Ok(ColorImage::new([gw, gh], pixels))
+}

@@ -1,0 +1,98 @@
+//! neureg's VGG19 against PyTorch's: a randomly initialised torchvision VGG19 cut after conv3_1
+//! (`tests/fixtures`, made by `scripts/vgg_fixture.py`), the same images, conv3_1 features
+//! equal within 1e-4; and the Feature control trained towards that layer's similarity.
+
+mod common;
+
+use candle_core::Tensor;
+use neureg::data::npy::{read_f32, read_file};
+use neureg::nn::vgg::Vgg;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    common::root().join("tests/fixtures").join(name)
+}
+
+fn npy(name: &str) -> (Vec<usize>, Vec<f32>) {
+    let a = read_f32(&read_file(&fixture(name)).unwrap(), name).unwrap();
+    (a.shape, a.data)
+}
+
+#[test]
+fn conv3_1_features_equal_pytorchs() {
+    let dev = common::device();
+    let (vgg, _) = Vgg::load(&fixture("vgg19_to_conv3_1.safetensors"), "conv3_1", &dev).unwrap();
+    assert_eq!(vgg.layer_name(), "conv3_1");
+    let (shape, images) = npy("vgg19_images.npy");
+    let x = Tensor::from_vec(images, shape.as_slice(), &dev).unwrap();
+    let ours = vgg.features(&x).unwrap();
+    let (want_shape, want) = npy("vgg19_conv3_1.npy");
+    assert_eq!(ours.dims(), want_shape.as_slice());
+    let ours = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let worst = ours
+        .iter()
+        .zip(&want)
+        .fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+    assert!(
+        worst <= 1e-4 * scale.max(1.0),
+        "largest difference {worst} (scale {scale})"
+    );
+}
+
+#[test]
+fn a_layer_the_file_does_not_reach_is_named() {
+    let dev = common::device();
+    let e = Vgg::load(&fixture("vgg19_to_conv3_1.safetensors"), "conv4_1", &dev)
+        .err()
+        .expect("conv4_1 is beyond the file")
+        .to_string();
+    assert!(
+        e.contains("vgg19_to_conv3_1.safetensors") && e.contains("features.12"),
+        "{e}"
+    );
+    let e = Vgg::load(&fixture("vgg19_to_conv3_1.safetensors"), "conv9_9", &dev)
+        .err()
+        .expect("no such layer")
+        .to_string();
+    assert!(e.contains("conv9_9"), "{e}");
+}
+
+#[test]
+fn the_feature_control_trains_towards_a_vgg_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("feature-vgg");
+    let target = fixture("vgg19_to_conv3_1.safetensors");
+    let data = common::root().join("sample_data/fashion-mnist");
+    let text = common::ok(&[
+        "train",
+        "--condition",
+        "feature",
+        "--target",
+        &target.display().to_string(),
+        "--feature-layer",
+        "conv3_1",
+        "--data",
+        &data.display().to_string(),
+        "--train-limit",
+        "64",
+        "--test-limit",
+        "32",
+        "--width",
+        "0.0625",
+        "--epochs",
+        "1",
+        "--batch",
+        "16",
+        "--log-every",
+        "1",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"finished\""), "{text}\n{metrics}");
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(
+        config.contains("\"feature_layer\": \"conv3_1\""),
+        "{config}"
+    );
+}
