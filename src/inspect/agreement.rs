@@ -143,8 +143,8 @@ pub struct Estimate {
 
 /// [`agreement`] of `k` and `l` with intervals from `resamples` seeded resamplings of the images
 /// with replacement (the images, not the pairs, are the independent units). In a resampled set
-/// the pairs of an image with a copy of itself are left out of RSA; CKA takes the resampled
-/// matrices whole.
+/// the pairs of an image with a copy of itself are left out of RSA, and CKA is taken over the
+/// distinct images drawn.
 pub fn bootstrap(
     k: &SimilarityMatrix,
     l: &SimilarityMatrix,
@@ -195,17 +195,25 @@ fn resampled(k: &SimilarityMatrix, l: &SimilarityMatrix, idx: &[usize]) -> [f64;
             }
         }
     }
+    // CKA on the distinct images drawn: a copy of an image would add its self-similarity as an
+    // off-diagonal pair and pull CKA up (intervals that missed their own estimate).
+    let mut distinct = idx.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
     let sub = |m: &SimilarityMatrix| -> Vec<f64> {
-        idx.iter()
-            .flat_map(|&a| idx.iter().map(move |&b| m.get(a, b) as f64))
+        distinct
+            .iter()
+            .flat_map(|&a| distinct.iter().map(move |&b| m.get(a, b) as f64))
             .collect()
     };
     let (ks, ls) = (sub(k), sub(l));
+    let d = distinct.len();
+    let cka = |f: fn(&[f64], &[f64], usize) -> f64| if d >= 4 { f(&ks, &ls, d) } else { f64::NAN };
     [
         pearson(&x, &y),
         pearson(&ranks(&x), &ranks(&y)),
-        linear_cka(&ks, &ls, n),
-        debiased_cka(&ks, &ls, n),
+        cka(linear_cka),
+        cka(debiased_cka),
     ]
 }
 
