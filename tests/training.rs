@@ -623,23 +623,9 @@ fn the_path_other_devices_take_trains_the_same_run() {
             "--target",
         ])
         .arg(root().join("sample_data/targets/neural_model.npy"))
-        .args([
-            "--train-limit",
-            "96",
-            "--test-limit",
-            "48",
-            "--width",
-            "0.0625",
-        ])
-        .args([
-            "--epochs",
-            "1",
-            "--batch",
-            "16",
-            "--log-every",
-            "1",
-            "--out",
-        ])
+        .args(["--train-limit", "96", "--test-limit", "48"])
+        .args(common::TINY_RUN)
+        .arg("--out")
         .arg(&out);
         if candle_ops {
             cmd.env("NEUREG_CANDLE_OPS", "1");

@@ -63,31 +63,30 @@ fn the_feature_control_trains_towards_a_vgg_layer() {
     let out = dir.path().join("feature-vgg");
     let target = fixture("vgg19_to_conv3_1.safetensors");
     let data = common::root().join("sample_data/fashion-mnist");
-    let text = common::ok(&[
+    let (target, data, out_text) = (
+        target.display().to_string(),
+        data.display().to_string(),
+        out.display().to_string(),
+    );
+    let mut args = vec![
         "train",
         "--condition",
         "feature",
         "--target",
-        &target.display().to_string(),
+        target.as_str(),
         "--feature-layer",
         "conv3_1",
         "--data",
-        &data.display().to_string(),
+        data.as_str(),
         "--train-limit",
         "64",
         "--test-limit",
         "32",
-        "--width",
-        "0.0625",
-        "--epochs",
-        "1",
-        "--batch",
-        "16",
-        "--log-every",
-        "1",
         "--out",
-        &out.display().to_string(),
-    ]);
+        out_text.as_str(),
+    ];
+    args.extend(common::TINY_RUN);
+    let text = common::ok(&args);
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"finished\""), "{text}\n{metrics}");
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();

@@ -32,6 +32,18 @@ pub fn ok(args: &[&str]) -> String {
     run(env!("CARGO_BIN_EXE_neureg"), args)
 }
 
+/// The flags of a one-epoch run of a 1/16-width ResNet18 in batches of 16, logging every step.
+pub const TINY_RUN: [&str; 8] = [
+    "--width",
+    "0.0625",
+    "--epochs",
+    "1",
+    "--batch",
+    "16",
+    "--log-every",
+    "1",
+];
+
 /// The project folder.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
