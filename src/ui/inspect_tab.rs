@@ -244,7 +244,7 @@ impl InspectView {
         let n = &inspection.neural;
         let ceiling = n.ceiling.map(|c| get(&c.split_half));
         ui.label(format!(
-            "{} images ({}). Black: noise ceiling (split-half of the repeats){}; gray: pixels {:.3}. \
+            "{} images ({}). Strongest line: noise ceiling (split-half of the repeats){}; gray: pixels {:.3}. \
              Bands: 95% bootstrap intervals over images.",
             n.image_ids.len(),
             n.source,
@@ -252,6 +252,8 @@ impl InspectView {
             get(&inspection.pixels.estimate.value),
         ));
         let width = ui.available_width();
+        // The theme's text colour, so the ceiling stands out on a dark or a light background.
+        let strong = ui.visuals().strong_text_color();
         ui.horizontal(|ui| {
             Plot::new("inspect-depth")
                 .legend(Legend::default())
@@ -279,7 +281,11 @@ impl InspectView {
                         plot.line(Line::new(r.label.clone(), PlotPoints::from(line)).color(colour));
                     }
                     if let Some(c) = ceiling {
-                        plot.hline(HLine::new("ceiling (split-half)", c).color(Color32::BLACK));
+                        plot.hline(
+                            HLine::new("ceiling (split-half)", c)
+                                .color(strong)
+                                .width(2.0),
+                        );
                     }
                     plot.hline(
                         HLine::new("pixels", get(&inspection.pixels.estimate.value))
