@@ -25,8 +25,11 @@ pub struct Agreement {
     pub cka_debiased: f64,
 }
 
-/// The measures' names (as in files and plots) and how each is read from an [`Agreement`].
-pub const MEASURES: [(&str, fn(&Agreement) -> f64); 4] = [
+/// A measure's name (as in files and plots) and how it is read from an [`Agreement`].
+pub type Measure = (&'static str, fn(&Agreement) -> f64);
+
+/// The measures.
+pub const MEASURES: [Measure; 4] = [
     ("rsa_pearson", |a| a.rsa_pearson),
     ("rsa_spearman", |a| a.rsa_spearman),
     ("cka", |a| a.cka),

@@ -158,6 +158,9 @@ pub fn load_sim_target(config: &RunConfig, device: &Device) -> Result<Option<Sim
     }))
 }
 
+/// Features of (B, 1, H, W) images at the layer a Feature control pulls towards.
+type FeatureFn = Box<dyn Fn(&Tensor) -> Result<Tensor>>;
+
 fn check_batch(n: usize, batch: usize, name: &str) -> Result<()> {
     if n < batch {
         return Err(Error::file(
@@ -181,7 +184,7 @@ fn feature_target(source: &Path, config: &RunConfig, device: &Device) -> Result<
         .map(|p| p.iter().map(|v| v / 255.0).collect())
         .collect();
     check_batch(images.len(), config.batch, &source.display().to_string())?;
-    let features: Box<dyn Fn(&Tensor) -> Result<Tensor>> = if source.is_file() {
+    let features: FeatureFn = if source.is_file() {
         let (vgg, _) = Vgg::load(source, &config.feature_layer, device)?;
         Box::new(move |x| vgg.features(x))
     } else {
