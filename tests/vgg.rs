@@ -40,6 +40,61 @@ fn conv3_1_features_equal_pytorchs() {
 }
 
 #[test]
+fn every_conv_layer_is_read_in_one_pass() {
+    let dev = common::device();
+    let path = fixture("vgg19_to_conv3_1.safetensors");
+    let all = Vgg::load_all(&path, &dev).unwrap();
+    assert_eq!(all.conv_layers(), 5);
+    assert_eq!(all.block_starts(), [1, 3, 5]);
+    let (shape, images) = npy("vgg19_images.npy");
+    let x = Tensor::from_vec(images, shape.as_slice(), &dev).unwrap();
+    let acts = all.conv_activations(&x, &[1, 2, 3, 4, 5]).unwrap();
+    assert_eq!(acts.len(), 5);
+    let channels: Vec<usize> = acts.iter().map(|a| a.dim(1).unwrap()).collect();
+    assert_eq!(channels, [64, 64, 128, 128, 256]);
+    // The last equals the chosen layer's features; after a ReLU nothing is negative.
+    for (layer, a) in ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"]
+        .iter()
+        .zip(&acts)
+    {
+        let (one, _) = Vgg::load(&path, layer, &dev).unwrap();
+        let want = one.features(&x).unwrap();
+        let diff = (a - &want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(diff, 0.0, "{layer}");
+        assert!(a.min_all().unwrap().to_scalar::<f32>().unwrap() >= 0.0);
+    }
+    let e = all.conv_activations(&x, &[6]).err().unwrap().to_string();
+    assert!(e.contains("beyond") && e.contains('5'), "{e}");
+    // The first layer's kernels as they act on gray images: away from the border, conv1_1
+    // (before its ReLU) of an image less that of a black image is the image convolved with them.
+    let gray = all.gray_stem_kernels().unwrap();
+    assert_eq!(gray.dims(), [64, 3, 3]);
+    let (raw, _) = Vgg::load(&path, "features.0", &dev).unwrap();
+    let x = x.narrow(0, 0, 1).unwrap();
+    let lhs =
+        (raw.features(&x).unwrap() - raw.features(&x.zeros_like().unwrap()).unwrap()).unwrap();
+    let rhs = x.conv2d(&gray.unsqueeze(1).unwrap(), 1, 1, 1, 1).unwrap();
+    let (_, _, h, w) = lhs.dims4().unwrap();
+    let inner = |t: &Tensor| t.narrow(2, 1, h - 2).unwrap().narrow(3, 1, w - 2).unwrap();
+    let diff = (inner(&lhs) - inner(&rhs))
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff < 1e-4, "largest difference {diff}");
+}
+
+#[test]
 fn a_layer_the_file_does_not_reach_is_named() {
     let dev = common::device();
     let e = Vgg::load(&fixture("vgg19_to_conv3_1.safetensors"), "conv4_1", &dev)

@@ -1,7 +1,8 @@
 //! torchvision's VGG16 and VGG19 feature extractors (`features`, no classifier), frozen, with
 //! weights read from a safetensors file of torchvision's state dict
 //! (`scripts/vgg_to_safetensors.py` converts a `.pth`): the paper's Feature control regularises
-//! towards the similarity of a pretrained VGG19's conv3_1 features.
+//! towards the similarity of a pretrained VGG19's conv3_1 features, and the Inspect view reads
+//! any of its conv layers.
 //!
 //! Layers are named as the VGG papers and style-transfer code do (`conv3_1` is the first conv
 //! of the third block, its activation after the ReLU; `pool3` the block's max-pool) or by
@@ -40,6 +41,14 @@ impl VggDepth {
             VggDepth::Vgg19 => [2, 2, 4, 4, 4],
         }
     }
+
+    /// "VGG16" or "VGG19".
+    pub fn label(self) -> &'static str {
+        match self {
+            VggDepth::Vgg16 => "VGG16",
+            VggDepth::Vgg19 => "VGG19",
+        }
+    }
 }
 
 /// One step of `features`.
@@ -61,6 +70,7 @@ enum Step {
 
 /// A VGG's feature layers up to a chosen one.
 pub struct Vgg {
+    depth: VggDepth,
     steps: Vec<Step>,
 }
 
@@ -113,6 +123,31 @@ impl Vgg {
         let tensors = checkpoint::load(path, device)?;
         let depth = depth_of(&tensors, path)?;
         let last = position(depth, layer)?;
+        let vgg = Self::build(tensors, depth, last, path, device)?;
+        Ok((vgg, depth))
+    }
+
+    /// Loads every conv layer the file in `path` holds, up to the ReLU of its last one.
+    pub fn load_all(path: &Path, device: &Device) -> Result<Self> {
+        let tensors = checkpoint::load(path, device)?;
+        let depth = depth_of(&tensors, path)?;
+        let last = layout(depth)
+            .into_iter()
+            .filter(|s| s.1 == "conv" && tensors.contains_key(&format!("features.{}.weight", s.0)))
+            .map(|s| s.0 + 1)
+            .max()
+            .unwrap_or(0);
+        Self::build(tensors, depth, last, path, device)
+    }
+
+    /// The steps of `depth`'s layout up to `last`, weights from `tensors` (read from `path`).
+    fn build(
+        tensors: HashMap<String, Tensor>,
+        depth: VggDepth,
+        last: usize,
+        path: &Path,
+        device: &Device,
+    ) -> Result<Self> {
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let mut steps = Vec::new();
         let mut inputs = 3;
@@ -141,24 +176,87 @@ impl Vgg {
                 _ => Step::Pool { block },
             });
         }
-        Ok((Vgg { steps }, depth))
+        Ok(Vgg { depth, steps })
+    }
+
+    /// VGG16 or VGG19.
+    pub fn depth(&self) -> VggDepth {
+        self.depth
     }
 
     /// The features (B, C, H, W) of gray (B, 1, H, W) images on [0, 1] at the chosen layer.
     pub fn features(&self, images: &Tensor) -> Result<Tensor> {
-        let dev = images.device();
-        let rgb = images.repeat((1, 3, 1, 1))?;
-        let mean = Tensor::new(&IMAGENET_MEAN, dev)?.reshape((1, 3, 1, 1))?;
-        let std = Tensor::new(&IMAGENET_STD, dev)?.reshape((1, 3, 1, 1))?;
-        let mut h = rgb.broadcast_sub(&mean)?.broadcast_div(&std)?;
+        let mut h = normalised(images)?;
         for step in &self.steps {
-            h = match step {
-                Step::Conv { conv, .. } => conv.forward(&h)?,
-                Step::Relu { .. } => h.relu()?,
-                Step::Pool { .. } => h.max_pool2d(2)?,
-            };
+            h = apply(step, &h)?;
         }
         Ok(h)
+    }
+
+    /// The activations (B, C, H, W) after the ReLU of each conv layer in `convs` (counted from
+    /// 1 in network order, ascending), of gray (B, 1, H, W) images on [0, 1]; the pass stops
+    /// after the last of them.
+    pub fn conv_activations(&self, images: &Tensor, convs: &[usize]) -> Result<Vec<Tensor>> {
+        let last = convs.iter().copied().max().unwrap_or(0);
+        if last > self.conv_layers() {
+            return Err(Error::Config(format!(
+                "conv layer {last} is beyond this {}'s {} loaded conv layers",
+                self.depth.label(),
+                self.conv_layers()
+            )));
+        }
+        let mut out = Vec::with_capacity(convs.len());
+        let mut h = normalised(images)?;
+        let mut conv = 0;
+        for step in &self.steps {
+            if conv == last {
+                break;
+            }
+            h = apply(step, &h)?;
+            if let Step::Relu { .. } = step {
+                conv += 1;
+                if convs.contains(&conv) {
+                    out.push(h.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The loaded conv layers with their names (`conv3_1`), in network order.
+    pub fn convs(&self) -> impl Iterator<Item = (String, &Conv2d)> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Conv { block, k, conv } => Some((format!("conv{block}_{k}"), conv)),
+            _ => None,
+        })
+    }
+
+    /// How many conv layers are loaded.
+    pub fn conv_layers(&self) -> usize {
+        self.convs().count()
+    }
+
+    /// The first conv layer of each loaded block (`conv1_1`, `conv2_1`, ...: the layers
+    /// style-transfer work reads, conv3_1 the paper's Feature layer), counted from 1.
+    pub fn block_starts(&self) -> Vec<usize> {
+        self.convs()
+            .enumerate()
+            .filter(|(_, (name, _))| name.ends_with("_1"))
+            .map(|(i, _)| i + 1)
+            .collect()
+    }
+
+    /// The first conv layer's kernels as they act on a gray image: the images are repeated
+    /// into the three channels and each divided by its standard deviation, so a kernel's
+    /// effect is the sum over channels of its weights over that deviation: (O, 3, 3).
+    pub fn gray_stem_kernels(&self) -> Result<Tensor> {
+        let (_, conv) = self
+            .convs()
+            .next()
+            .ok_or_else(|| Error::Config("this VGG holds no conv layer".into()))?;
+        let w = &conv.weight;
+        let std = Tensor::new(&IMAGENET_STD, w.device())?.reshape((1, 3, 1, 1))?;
+        Ok(w.broadcast_div(&std)?.sum(1)?)
     }
 
     /// The chosen layer's name (`conv3_1` style).
@@ -170,6 +268,24 @@ impl Vgg {
             None => String::new(),
         }
     }
+}
+
+/// Gray (B, 1, H, W) images on [0, 1] as ImageNet-normalised RGB.
+fn normalised(images: &Tensor) -> Result<Tensor> {
+    let dev = images.device();
+    let rgb = images.repeat((1, 3, 1, 1))?;
+    let mean = Tensor::new(&IMAGENET_MEAN, dev)?.reshape((1, 3, 1, 1))?;
+    let std = Tensor::new(&IMAGENET_STD, dev)?.reshape((1, 3, 1, 1))?;
+    Ok(rgb.broadcast_sub(&mean)?.broadcast_div(&std)?)
+}
+
+/// One step of `features` on `h`.
+fn apply(step: &Step, h: &Tensor) -> Result<Tensor> {
+    Ok(match step {
+        Step::Conv { conv, .. } => conv.forward(h)?,
+        Step::Relu { .. } => h.relu()?,
+        Step::Pool { .. } => h.max_pool2d(2)?,
+    })
 }
 
 /// VGG16 or VGG19, from the `features.N.weight` entries of a state dict.
