@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::shared::Shared;
 use super::training_plots::{condition_table, curves, run_list};
 use super::view::{Cx, View};
+use super::widgets::path_field::path_field;
 use crate::nn::resnet::Depth;
 use crate::nn::schedule::Schedule;
 use crate::runs::config::{Condition, Optimizer, RunConfig};
@@ -151,25 +152,12 @@ fn drag(
     ui.add(egui::DragValue::new(value).range(range).speed(speed));
 }
 
-fn path_field(ui: &mut egui::Ui, label: &str, path: &mut PathBuf) {
-    ui.horizontal(|ui| {
-        ui.label(label);
-        let mut text = path.display().to_string();
-        if ui
-            .add(egui::TextEdit::singleline(&mut text).desired_width(220.0))
-            .changed()
-        {
-            *path = PathBuf::from(text);
-        }
-    });
-}
-
 fn settings(cx: &mut Cx<TrainingView>, ui: &mut egui::Ui) {
     let view = &mut *cx.view;
     let set = &mut view.settings;
     let f = &mut set.form;
     ui.heading("New runs");
-    path_field(ui, "Data set", &mut f.data);
+    path_field(ui, "Data set", &mut f.data, None);
     ui.horizontal(|ui| {
         ui.label("Images (train / test, 0 = all)");
         ui.add(egui::DragValue::new(&mut f.train_limit).speed(100));
@@ -198,9 +186,14 @@ fn settings(cx: &mut Cx<TrainingView>, ui: &mut egui::Ui) {
     });
     if f.condition != Condition::None {
         let mut target = f.target.clone().unwrap_or_default();
-        path_field(ui, "Target", &mut target);
+        path_field(
+            ui,
+            "Target",
+            &mut target,
+            Some(("target (.npy) or VGG weights", &["npy", "safetensors"])),
+        );
         f.target = (!target.as_os_str().is_empty()).then_some(target);
-        path_field(ui, "Target images", &mut f.images);
+        path_field(ui, "Target images", &mut f.images, None);
         ui.horizontal(|ui| drag(ui, "Strength a", &mut f.strength, 0.0..=1000.0, 0.5));
         ui.horizontal(|ui| {
             ui.label("Strength sweep");

@@ -1,6 +1,7 @@
-//! Reusable widgets: colour maps, heatmaps, the colour bar, stimulus images.
+//! Reusable widgets: colour maps, heatmaps, the colour bar, stimulus images, path fields.
 
 pub mod colour_bar;
 pub mod colour_map;
 pub mod heatmap;
+pub mod path_field;
 pub mod stimulus;
