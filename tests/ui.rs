@@ -603,21 +603,62 @@ fn inspect_tab_shows_the_ticked_runs_layers_against_the_brain() {
         .filter(|r| neureg::train::classifier_model::checkpoint_path(&r.dir).is_file())
         .count();
     assert!(with_weights >= 2);
-    assert_eq!(shown.runs.len(), with_weights);
+    assert_eq!(shown.networks.len(), with_weights);
     assert_eq!(shown.neural.image_ids.len(), 20);
     h.get_by_label_contains("against the neural matrix over depth");
     h.get_by_label_contains("Layer against brain");
     h.get_by_label_contains("Left out, no checkpoint:");
-    // The tab's numbers are the library's on the same runs and images.
+    // The tab's numbers are the library's on the same networks and images.
     let scans: Vec<_> = h.state().shared.scan_handles();
     let refs: Vec<&neureg::data::Scan> = scans.iter().map(|s| s.as_ref()).collect();
-    let neural = neureg::inspect::neural::oracle_reference(&refs, &Device::Cpu).unwrap();
     let request = shown.request.clone();
-    let again = neureg::inspect::inspect(neural, &request, &Device::Cpu, &neureg::progress::Silent)
-        .unwrap();
-    for (a, b) in shown.runs.iter().zip(&again.runs) {
+    let again =
+        neureg::inspect::inspect(&request, &refs, &Device::Cpu, &neureg::progress::Silent).unwrap();
+    for (a, b) in shown.networks.iter().zip(&again.networks) {
         for (x, y) in a.layers.iter().zip(&b.layers) {
             assert_eq!(x.estimate, y.estimate);
         }
     }
+
+    // A VGG named in the tab is inspected beside the runs; the Neural (model) run's target
+    // becomes the reference when chosen, on its own images.
+    let vgg = root.join("tests/fixtures/vgg19_to_conv3_1.safetensors");
+    let model = runs.join("neural-model-a20-seed0");
+    h.get_by_label("VGG weights (inspected beside the runs):")
+        .focus();
+    h.run_steps(1);
+    h.get_by_label("VGG weights (inspected beside the runs):")
+        .type_text(&vgg.display().to_string());
+    h.state_mut().inspect_view.settings.target_images = 30;
+    h.run_steps(2);
+    h.get_by_label("Neural matrix:").click();
+    h.run_steps(2);
+    h.get_by_label("target of neural-model-a20-seed0").click();
+    h.run_steps(3);
+    // Choosing a target reads the runs as their similarity loss saw the images.
+    assert_eq!(
+        h.state().inspect_view.settings.batch_norm,
+        neureg::inspect::layers::LayerBn::AsLoss
+    );
+    settle_within(&mut h, 20000);
+    h.run_steps(3);
+    settle_within(&mut h, 20000);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
+    let shown = h.state().inspect_view.latest().expect("an inspection");
+    assert_eq!(shown.networks.len(), with_weights + 1);
+    assert_eq!(shown.networks.last().unwrap().about.path, vgg);
+    assert_eq!(
+        shown.request.reference,
+        neureg::inspect::neural::ReferenceChoice::TargetOf {
+            run: model,
+            images: 30
+        }
+    );
+    assert_eq!(shown.neural.image_ids.len(), 30);
+    h.get_by_label_contains("against the run's target over depth");
+    h.get_by_label_contains("no noise ceiling for a target");
 }

@@ -9,8 +9,8 @@ use super::scans::load_scans;
 use super::Context;
 use crate::data::Scan;
 use crate::inspect::agreement::{bootstrap, MEASURES};
-use crate::inspect::layers::LayerChoice;
-use crate::inspect::neural::oracle_reference;
+use crate::inspect::layers::{LayerBn, LayerChoice};
+use crate::inspect::neural::ReferenceChoice;
 use crate::inspect::write::write_inspection;
 use crate::inspect::{inspect as run_inspection, InspectRequest};
 use crate::similarity::matrix::SimilarityMatrix;
@@ -18,16 +18,28 @@ use crate::similarity::matrix::SimilarityMatrix;
 /// `neureg inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Run folders.
-    #[arg(required = true)]
-    runs: Vec<PathBuf>,
+    /// Run folders, and VGG16/VGG19 weights files (torchvision's state dict as safetensors).
+    #[arg(required = true, value_name = "RUN|VGG")]
+    networks: Vec<PathBuf>,
     /// Scans whose common oracle images are shown to the networks (default: the four sample
     /// scans); their mean oracle similarity is the neural matrix.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "target_of")]
     images: Vec<PathBuf>,
-    /// The runs' tapped layers, or every conv layer.
+    /// Compare with this run's target instead, on some of its images (those the similarity
+    /// loss saw).
+    #[arg(long, value_name = "RUN")]
+    target_of: Option<PathBuf>,
+    /// How many of the target's images, spread evenly over its rows (with --target-of).
+    #[arg(long, default_value_t = 100, requires = "target_of")]
+    target_images: usize,
+    /// A run's tapped layers (a VGG's conv<block>_1 layers), or every conv layer.
     #[arg(long, value_enum, default_value = "taps")]
     layers: LayerChoice,
+    /// How a run's batch norm normalises the images: by its running statistics (eval), or as
+    /// its similarity pass normalised the scan images (as-loss). Default: eval, and as-loss
+    /// with --target-of.
+    #[arg(long, value_enum)]
+    batch_norm: Option<LayerBn>,
     /// Bootstrap resamples of the images per interval.
     #[arg(long, default_value_t = 200)]
     resamples: usize,
@@ -41,29 +53,45 @@ pub struct InspectArgs {
 
 /// Inspects the runs, prints each layer's RSA and debiased CKA and writes everything to --out.
 pub fn inspect(a: InspectArgs, cx: &Context) -> anyhow::Result<()> {
-    let images = if a.images.is_empty() {
-        (1..=4)
-            .map(|k| PathBuf::from(format!("sample_data/scans/scan_{k}.zip")))
-            .collect()
-    } else {
-        a.images
+    let batch_norm = a.batch_norm.unwrap_or(match a.target_of {
+        Some(_) => LayerBn::AsLoss,
+        None => LayerBn::Eval,
+    });
+    let (reference, images) = match a.target_of {
+        Some(run) => (
+            ReferenceChoice::TargetOf {
+                run,
+                images: a.target_images,
+            },
+            Vec::new(),
+        ),
+        None if a.images.is_empty() => (
+            ReferenceChoice::Oracle,
+            (1..=4)
+                .map(|k| PathBuf::from(format!("sample_data/scans/scan_{k}.zip")))
+                .collect(),
+        ),
+        None => (ReferenceChoice::Oracle, a.images),
     };
     let scans = load_scans(&images, cx.options)?;
     let refs: Vec<&Scan> = scans.iter().collect();
-    let neural = oracle_reference(&refs, cx.device)?;
     let request = InspectRequest {
-        runs: a.runs,
+        networks: a.networks,
+        reference,
         layers: a.layers,
+        batch_norm,
         resamples: a.resamples,
         seed: a.seed,
     };
     let bar = Bar::new();
-    let result = run_inspection(neural, &request, cx.device, &bar)?;
+    let result = run_inspection(&request, &refs, cx.device, &bar)?;
     drop(bar);
     println!(
-        "{} images ({}); 95% intervals over {} resamplings",
+        "{} against {} images ({}); {}; 95% intervals over {} resamplings",
+        result.neural.matrix_name,
         result.neural.image_ids.len(),
         result.neural.source,
+        request.batch_norm.describe(),
         request.resamples
     );
     let line = |what: &str, t: [(f64, f64, f64); 4]| {
@@ -78,8 +106,8 @@ pub fn inspect(a: InspectArgs, cx: &Context) -> anyhow::Result<()> {
         );
     }
     line("pixels", result.pixels.estimate.triples());
-    for r in &result.runs {
-        println!("{} — {}", r.run, r.label);
+    for r in &result.networks {
+        println!("{} — {}", r.about.name, r.about.label);
         for l in &r.layers {
             line(
                 &format!("{:>2} {}", l.layer.layer, l.layer.name),

@@ -1,14 +1,22 @@
-//! The network side of an inspection: a run's per-layer similarity matrices (Eq. 9, cosine of
-//! batch-centred features, evaluation-mode batch norm) on a set of images, the pixel baseline,
-//! the feature maps of one image, the stem's kernels and per-layer weight norms.
+//! The network side of an inspection: a network's per-layer similarity matrices (Eq. 9, cosine
+//! of batch-centred features) on a set of images, the pixel baseline, the feature maps of one
+//! image, the first layer's kernels and per-layer weight norms. A network is a trained run's
+//! ResNet (batch norm by its running statistics, or as its similarity pass normalised the scan
+//! images) or a frozen torchvision VGG read from a safetensors file.
+
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::nn::batch_norm::BnMode;
 use crate::nn::layer_similarity::layer_similarity;
+use crate::nn::vgg::Vgg;
 use crate::runs::checkpoint;
+use crate::runs::store::{run_name, RunInfo};
 use crate::similarity::matrix::SimilarityMatrix;
+use crate::train::classifier::similarity_pass_mode;
 use crate::train::classifier_model::{checkpoint_path, load_classifier, Classifier};
 
 /// Which conv layers are inspected.
@@ -17,19 +25,48 @@ use crate::train::classifier_model::{checkpoint_path, load_classifier, Classifie
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum LayerChoice {
-    /// The run's tapped layers (those the similarity loss pulls).
+    /// A run's tapped layers (those the similarity loss pulls); a VGG's first conv of each
+    /// block (conv1_1, conv2_1, ...).
     #[default]
     Taps,
     /// Every conv layer.
     All,
 }
 
+/// How a run's batch norm normalises the inspected images.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerBn {
+    /// By the running statistics, as the network classifies (evaluation mode).
+    #[default]
+    Eval,
+    /// As the run's similarity pass normalised its scan images: by the statistics of the
+    /// images themselves (in chunks of at most 100) under the default rule, by the running
+    /// statistics for runs trained with `--bn-statistics similarity-eval`.
+    AsLoss,
+}
+
+impl LayerBn {
+    /// How reports say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LayerBn::Eval => "batch norm by the running statistics (evaluation mode)",
+            LayerBn::AsLoss => {
+                "batch norm as each run's similarity pass normalised the scan images (the \
+                 images' own statistics, in chunks of at most 100, under the default rule)"
+            }
+        }
+    }
+}
+
 /// One layer's similarity matrix.
 #[derive(Debug, Clone)]
 pub struct LayerMatrix {
-    /// Conv layer, counted from 1 as taps are.
+    /// Conv layer, counted from 1 in network order, as taps are.
     pub layer: usize,
-    /// torchvision's name.
+    /// torchvision's name (`layer2.0.conv1`), or the VGG papers' (`conv3_1`).
     pub name: String,
     /// Activation size (channels, height, width).
     pub size: (usize, usize, usize),
@@ -40,40 +77,172 @@ pub struct LayerMatrix {
 /// Images per forward pass.
 const CHUNK: usize = 100;
 
-/// A run's network, ready to tap the chosen layers.
-pub struct TappedRun {
-    /// The frozen network.
-    pub classifier: Classifier,
-    /// The tapped conv layers, ascending.
-    pub layers: Vec<usize>,
+/// What a network is, as an inspection reports it.
+#[derive(Debug, Clone)]
+pub struct NetworkAbout {
+    /// The run folder or the VGG weights file.
+    pub path: PathBuf,
+    /// Short name: the run's folder name or the weights file's.
+    pub name: String,
+    /// Condition, strength and seed of a run; depth and "frozen" of a VGG.
+    pub label: String,
+    /// A run's tapped layers (what the similarity loss pulls); none for a VGG.
+    pub taps: Vec<usize>,
+    /// A run's final layer weights gamma, one per tap (none before its first logged step).
+    pub gamma: Option<Vec<f64>>,
 }
 
-impl TappedRun {
-    /// Loads the run in `dir` tapping `choice`'s layers.
-    pub fn load(dir: &std::path::Path, choice: LayerChoice, device: &Device) -> Result<Self> {
-        let mut classifier = load_classifier(dir, device)?;
-        let config = classifier.net.config().clone();
-        let mut layers = match choice {
-            LayerChoice::Taps => config.taps.clone(),
-            LayerChoice::All => (1..=config.depth.conv_layers()).collect(),
-        };
-        layers.sort_unstable();
-        layers.dedup();
-        classifier.net = classifier.net.with_taps(layers.clone())?;
-        Ok(TappedRun { classifier, layers })
+/// The network behind a [`TappedNetwork`].
+enum Net {
+    /// A run's ResNet, tapping the chosen layers, with the batch-norm mode of its similarity
+    /// pass.
+    ResNet(Classifier, BnMode),
+    /// A frozen VGG's conv layers.
+    Vgg(Vgg),
+}
+
+/// A network ready to read the chosen conv layers.
+pub struct TappedNetwork {
+    net: Net,
+    /// The read conv layers, ascending.
+    pub layers: Vec<usize>,
+    /// What it is.
+    pub about: NetworkAbout,
+}
+
+impl TappedNetwork {
+    /// Loads the run folder or VGG weights file `path`, reading `choice`'s layers.
+    pub fn load(path: &Path, choice: LayerChoice, device: &Device) -> Result<Self> {
+        if path.is_file() {
+            Self::load_vgg(path, choice, device)
+        } else if path.is_dir() {
+            Self::load_run(path, choice, device)
+        } else {
+            Err(Error::file(
+                path.display(),
+                "no such run folder or VGG weights file",
+            ))
+        }
     }
 
-    /// The activations (B, C, H, W) of `pixels` (each H x W on [0, 1]) at every tapped layer.
+    fn load_run(dir: &Path, choice: LayerChoice, device: &Device) -> Result<Self> {
+        let info = RunInfo::read(dir)?;
+        let mut classifier = load_classifier(dir, device)?;
+        let config = classifier.net.config().clone();
+        let layers = sorted(match choice {
+            LayerChoice::Taps => config.taps.clone(),
+            LayerChoice::All => (1..=config.depth.conv_layers()).collect(),
+        });
+        classifier.net = classifier.net.with_taps(layers.clone())?;
+        // A pass that would move the running statistics reads them here without moving them.
+        let loss_mode = match similarity_pass_mode(info.config.bn_statistics) {
+            BnMode::Eval => BnMode::Eval,
+            BnMode::Train | BnMode::BatchOnly => BnMode::BatchOnly,
+        };
+        let about = NetworkAbout {
+            path: dir.to_path_buf(),
+            name: info.name(),
+            label: format!(
+                "{} (a {}, seed {})",
+                info.config.condition.label(),
+                info.config.strength,
+                info.config.seed
+            ),
+            taps: config.taps,
+            gamma: info.steps().last().map(|s| s.3.clone()),
+        };
+        Ok(TappedNetwork {
+            net: Net::ResNet(classifier, loss_mode),
+            layers,
+            about,
+        })
+    }
+
+    fn load_vgg(path: &Path, choice: LayerChoice, device: &Device) -> Result<Self> {
+        let vgg = Vgg::load_all(path, device)?;
+        let layers = match choice {
+            LayerChoice::Taps => vgg.block_starts(),
+            LayerChoice::All => (1..=vgg.conv_layers()).collect(),
+        };
+        let name = run_name(path);
+        let about = NetworkAbout {
+            path: path.to_path_buf(),
+            label: format!("{} {name} (frozen)", vgg.depth().label()),
+            name,
+            taps: Vec::new(),
+            gamma: None,
+        };
+        Ok(TappedNetwork {
+            net: Net::Vgg(vgg),
+            layers,
+            about,
+        })
+    }
+
+    /// The activations (B, C, H, W) at every read layer of (B, 1, H, W) images on [0, 1].
+    pub fn taps(&self, images: &Tensor, bn: LayerBn) -> Result<Vec<Tensor>> {
+        match &self.net {
+            Net::ResNet(c, loss_mode) => c.taps_in(
+                images,
+                match bn {
+                    LayerBn::Eval => BnMode::Eval,
+                    LayerBn::AsLoss => *loss_mode,
+                },
+            ),
+            Net::Vgg(v) => v.conv_activations(images, &self.layers),
+        }
+    }
+
+    /// The name of conv layer `layer` (counted from 1).
+    pub fn layer_name(&self, layer: usize) -> String {
+        match &self.net {
+            Net::ResNet(c, _) => c.net.conv_name(layer),
+            Net::Vgg(v) => v
+                .convs()
+                .nth(layer.saturating_sub(1))
+                .map(|(name, _)| name)
+                .unwrap_or_else(|| format!("conv{layer}")),
+        }
+    }
+
+    /// The first conv layer's kernels as they act on the gray images, (O, kh, kw) on the CPU.
+    pub fn stem_kernels(&self) -> Result<Tensor> {
+        let k = match &self.net {
+            // The ResNet's stem sees one (gray) channel: (O, 1, 3, 3).
+            Net::ResNet(c, _) => c.net.stem_kernels().squeeze(1)?,
+            Net::Vgg(v) => v.gray_stem_kernels()?,
+        };
+        Ok(k.to_device(&Device::Cpu)?)
+    }
+
+    /// Every conv layer's kernel norm, in network order (a ResNet's shortcut convs left out).
+    pub fn weight_norms(&self) -> Result<Vec<WeightNorm>> {
+        match &self.net {
+            Net::ResNet(..) => run_weight_norms(&self.about.path),
+            Net::Vgg(v) => v
+                .convs()
+                .map(|(name, conv)| WeightNorm::of(name, &conv.weight))
+                .collect(),
+        }
+    }
+
+    /// The activations (n, C, H, W) at every read layer of `pixels` (n images of `shape` on
+    /// [0, 1]), passed in near-equal chunks of at most [`CHUNK`] images (so that no chunk whose
+    /// own statistics normalise it is a lone image left over).
     pub fn activations(
         &self,
         pixels: &[Vec<f32>],
         shape: (usize, usize),
+        bn: LayerBn,
         device: &Device,
     ) -> Result<Vec<Tensor>> {
+        let size = pixels
+            .len()
+            .div_ceil(pixels.len().div_ceil(CHUNK).max(1))
+            .max(1);
         let mut per_chunk: Vec<Vec<Tensor>> = Vec::new();
-        for chunk in pixels.chunks(CHUNK) {
-            let x = images_tensor(chunk, shape, device)?;
-            per_chunk.push(self.classifier.taps(&x)?);
+        for chunk in pixels.chunks(size) {
+            per_chunk.push(self.taps(&images_tensor(chunk, shape, device)?, bn)?);
         }
         (0..self.layers.len())
             .map(|l| {
@@ -83,14 +252,16 @@ impl TappedRun {
             .collect()
     }
 
-    /// Each tapped layer's similarity matrix over `pixels`.
+    /// Each read layer's activation size and similarity matrix over `pixels` (n images of
+    /// `shape` on [0, 1]).
     pub fn layer_matrices(
         &self,
         pixels: &[Vec<f32>],
         shape: (usize, usize),
+        bn: LayerBn,
         device: &Device,
     ) -> Result<Vec<LayerMatrix>> {
-        let acts = self.activations(pixels, shape, device)?;
+        let acts = self.activations(pixels, shape, bn, device)?;
         self.layers
             .iter()
             .zip(acts)
@@ -98,13 +269,20 @@ impl TappedRun {
                 let (_, c, h, w) = a.dims4()?;
                 Ok(LayerMatrix {
                     layer,
-                    name: self.classifier.net.conv_name(layer),
+                    name: self.layer_name(layer),
                     size: (c, h, w),
                     matrix: matrix_of(&layer_similarity(&a)?)?,
                 })
             })
             .collect()
     }
+}
+
+/// `layers` ascending, without repeats.
+fn sorted(mut layers: Vec<usize>) -> Vec<usize> {
+    layers.sort_unstable();
+    layers.dedup();
+    layers
 }
 
 /// (n, 1, H, W) on `device` from n images of `shape`.
@@ -144,10 +322,10 @@ pub fn pixel_matrix(
     matrix_of(&layer_similarity(&images_tensor(pixels, shape, device)?)?)
 }
 
-/// A conv layer's weights in the checkpoint: its name and the Frobenius norm of its kernels.
+/// A conv layer's weights: its name and the Frobenius norm of its kernels.
 #[derive(Debug, Clone, Serialize)]
 pub struct WeightNorm {
-    /// Parameter name (torchvision's).
+    /// Layer name (torchvision's parameter prefix, or `conv3_1` for a VGG).
     pub name: String,
     /// sqrt of the sum of squared kernel entries.
     pub norm: f64,
@@ -155,20 +333,23 @@ pub struct WeightNorm {
     pub shape: Vec<usize>,
 }
 
+impl WeightNorm {
+    fn of(name: String, kernels: &Tensor) -> Result<Self> {
+        Ok(WeightNorm {
+            name,
+            norm: kernels.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64,
+            shape: kernels.dims().to_vec(),
+        })
+    }
+}
+
 /// The conv kernels' norms of the run in `dir`, in the network's order.
-pub fn weight_norms(dir: &std::path::Path) -> Result<Vec<WeightNorm>> {
-    let path = checkpoint_path(dir);
-    let tensors = checkpoint::load(&path, &Device::Cpu)?;
+fn run_weight_norms(dir: &Path) -> Result<Vec<WeightNorm>> {
+    let tensors = checkpoint::load(&checkpoint_path(dir), &Device::Cpu)?;
     let mut out: Vec<WeightNorm> = tensors
         .iter()
         .filter(|(k, t)| k.ends_with(".weight") && t.rank() == 4 && !k.contains("downsample"))
-        .map(|(k, t)| {
-            Ok(WeightNorm {
-                name: k.trim_end_matches(".weight").to_string(),
-                norm: t.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64,
-                shape: t.dims().to_vec(),
-            })
-        })
+        .map(|(k, t)| WeightNorm::of(k.trim_end_matches(".weight").to_string(), t))
         .collect::<Result<_>>()?;
     // conv1 first, then layer1.0.conv1, ..., as the layers run.
     out.sort_by_key(|w| (w.name != "conv1", w.name.clone()));

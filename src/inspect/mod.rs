@@ -1,7 +1,8 @@
-//! Inspecting networks against the brain: for each run and conv layer, the layer's similarity
-//! matrix on the oracle images beside the neural one, their agreement (RSA, CKA, debiased CKA)
-//! with bootstrap intervals, the noise ceiling of the neural matrix and the pixel baseline.
-//! `neureg inspect` and the window's Inspect tab both call [`inspect`].
+//! Inspecting networks against the brain: for each network (a trained run, or a frozen VGG)
+//! and conv layer, the layer's similarity matrix beside the neural one (the mean oracle
+//! similarity on the oracle images, or a run's target on its images), their agreement (RSA,
+//! CKA, debiased CKA) with bootstrap intervals, the noise ceiling of the neural matrix and the
+//! pixel baseline. `neureg inspect` and the window's Inspect tab both call [`inspect`].
 
 pub mod agreement;
 pub mod layers;
@@ -13,29 +14,35 @@ use std::path::PathBuf;
 use candle_core::Device;
 use rayon::prelude::*;
 
+use crate::data::Scan;
 use crate::error::Result;
 use crate::inspect::agreement::{bootstrap, Estimate};
-use crate::inspect::layers::{pixel_matrix, LayerChoice, LayerMatrix, TappedRun};
-use crate::inspect::neural::NeuralReference;
+use crate::inspect::layers::{
+    pixel_matrix, LayerBn, LayerChoice, LayerMatrix, NetworkAbout, TappedNetwork,
+};
+use crate::inspect::neural::{reference, NeuralReference, ReferenceChoice};
 use crate::progress::Progress;
-use crate::runs::store::RunInfo;
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::similarity::ordering::spectral_order;
 
 /// What to inspect.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct InspectRequest {
-    /// Run folders.
-    pub runs: Vec<PathBuf>,
-    /// The tapped layers or every conv layer.
+    /// Run folders and VGG weights files.
+    pub networks: Vec<PathBuf>,
+    /// The matrix the layers are compared with.
+    pub reference: ReferenceChoice,
+    /// A run's tapped layers or every conv layer.
     pub layers: LayerChoice,
+    /// How a run's batch norm normalises the images.
+    pub batch_norm: LayerBn,
     /// Bootstrap resamples of the images per interval.
     pub resamples: usize,
     /// Seed of the resampling.
     pub seed: u64,
 }
 
-/// One layer of one run against the neural matrix.
+/// One layer of one network against the neural matrix.
 #[derive(Debug, Clone)]
 pub struct LayerResult {
     /// The layer and its matrix.
@@ -44,19 +51,11 @@ pub struct LayerResult {
     pub estimate: Estimate,
 }
 
-/// One run's layers.
+/// One network's layers.
 #[derive(Debug, Clone)]
-pub struct RunInspection {
-    /// The run's folder.
-    pub dir: PathBuf,
-    /// The run's folder name.
-    pub run: String,
-    /// Its condition, strength and seed, as the run list labels it.
-    pub label: String,
-    /// Its tapped layers (what the similarity loss pulls).
-    pub taps: Vec<usize>,
-    /// Its final layer weights gamma, one per tap (none before the first logged step).
-    pub gamma: Option<Vec<f64>>,
+pub struct NetworkInspection {
+    /// What the network is.
+    pub about: NetworkAbout,
     /// Per inspected layer, in depth order.
     pub layers: Vec<LayerResult>,
 }
@@ -70,20 +69,22 @@ pub struct Inspection {
     pub order: Vec<usize>,
     /// Eq. 9 of the raw pixels and its agreement with the neural matrix.
     pub pixels: LayerResult,
-    /// The runs.
-    pub runs: Vec<RunInspection>,
+    /// The networks.
+    pub networks: Vec<NetworkInspection>,
     /// How it was made.
     pub request: InspectRequest,
 }
 
-/// Inspects `request.runs` on `neural`'s images.
+/// Inspects `request.networks` against the reference it names (the oracle images are those
+/// common to `scans`).
 pub fn inspect(
-    neural: NeuralReference,
     request: &InspectRequest,
+    scans: &[&Scan],
     device: &Device,
     progress: &dyn Progress,
 ) -> Result<Inspection> {
-    progress.stage("inspecting layers", request.runs.len() as u64 + 1);
+    progress.stage("inspecting layers", request.networks.len() as u64 + 1);
+    let neural = reference(&request.reference, scans, device)?;
     let estimate =
         |m: &SimilarityMatrix| bootstrap(m, &neural.matrix, request.resamples, request.seed);
     let pixel = pixel_matrix(&neural.pixels, neural.shape, device)?;
@@ -97,12 +98,12 @@ pub fn inspect(
         },
     };
     progress.advance(1);
-    let mut runs = Vec::with_capacity(request.runs.len());
-    for dir in &request.runs {
+    let mut networks = Vec::with_capacity(request.networks.len());
+    for path in &request.networks {
         progress.check()?;
-        let info = RunInfo::read(dir)?;
-        let tapped = TappedRun::load(dir, request.layers, device)?;
-        let matrices = tapped.layer_matrices(&neural.pixels, neural.shape, device)?;
+        let tapped = TappedNetwork::load(path, request.layers, device)?;
+        let matrices =
+            tapped.layer_matrices(&neural.pixels, neural.shape, request.batch_norm, device)?;
         let layers = matrices
             .into_par_iter()
             .map(|layer| {
@@ -112,17 +113,8 @@ pub fn inspect(
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        runs.push(RunInspection {
-            dir: dir.clone(),
-            run: info.name(),
-            label: format!(
-                "{} (a {}, seed {})",
-                info.config.condition.label(),
-                info.config.strength,
-                info.config.seed
-            ),
-            taps: info.config.network(0).taps,
-            gamma: info.steps().last().map(|s| s.3.clone()),
+        networks.push(NetworkInspection {
+            about: tapped.about,
             layers,
         });
         progress.advance(1);
@@ -131,7 +123,7 @@ pub fn inspect(
         order: spectral_order(&neural.matrix),
         neural,
         pixels,
-        runs,
+        networks,
         request: request.clone(),
     })
 }

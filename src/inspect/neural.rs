@@ -1,29 +1,76 @@
-//! The neural side of an inspection: the oracle images of a set of scans, the mean oracle
-//! similarity over them (Eq. 3, the matrix the brain gives), and how well that matrix agrees
-//! with itself, the noise ceiling: the agreement of the matrices built from two halves of each
-//! image's repeats (even and odd repeats, every scan), RSA's Pearson r also stepped up to the
-//! full data by Spearman-Brown.
+//! The neural side of an inspection, the matrix the layers are compared with. By default the
+//! oracle images of a set of scans (the repeated test-tier images: neureg's targets hold only
+//! single-shown images, so the similarity loss never saw them), the mean oracle similarity over
+//! them (Eq. 3, the matrix the brain gives), and how well that matrix agrees with itself, the
+//! noise ceiling: the agreement of the matrices built from two halves of each image's repeats
+//! (even and odd repeats, every scan), RSA's Pearson r also stepped up to the full data by
+//! Spearman-Brown. Or a run's own target on some of its images, the images the similarity loss
+//! saw: how closely the network fits what it was pulled towards.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Scan;
 use crate::error::{Error, Result};
 use crate::inspect::agreement::{agreement, Agreement};
+use crate::runs::config::RunConfig;
+use crate::runs::store::run_name;
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::similarity::oracle::{common_oracle_ids, oracle_similarity_of_trials};
 use crate::similarity::weights::snr_weights;
+use crate::train::targets::load_sim_target;
 
 /// How the noise ceiling is estimated, as reports say it.
 pub const CEILING_METHOD: &str = "split-half: the mean oracle similarity from the even repeats of \
      each image against that from the odd repeats (every scan); rsa_pearson_full is r stepped \
      up to all repeats by Spearman-Brown, 2r / (1 + r)";
 
+/// Which matrix the layers are compared with, on which images.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum ReferenceChoice {
+    /// The mean oracle similarity on the oracle images common to the scans.
+    #[default]
+    Oracle,
+    /// The target the run in `run` was trained towards, on `images` of its rows spread evenly
+    /// over them.
+    TargetOf {
+        /// The run folder.
+        run: PathBuf,
+        /// How many of the target's images.
+        images: usize,
+    },
+}
+
+impl ReferenceChoice {
+    /// What the matrix is, in a figure's title.
+    pub fn short(&self) -> &'static str {
+        match self {
+            ReferenceChoice::Oracle => "the neural matrix",
+            ReferenceChoice::TargetOf { .. } => "the run's target",
+        }
+    }
+}
+
+/// The matrix an inspection compares the layers with.
+pub fn reference(
+    choice: &ReferenceChoice,
+    scans: &[&Scan],
+    device: &Device,
+) -> Result<NeuralReference> {
+    match choice {
+        ReferenceChoice::Oracle => oracle_reference(scans, device),
+        ReferenceChoice::TargetOf { run, images } => target_reference(run, *images, device),
+    }
+}
+
 /// The neural reference of an inspection.
 #[derive(Debug, Clone)]
 pub struct NeuralReference {
+    /// What the matrix is: "mean oracle similarity (Eq. 3)", "Shuffle target of RUN".
+    pub matrix_name: String,
     /// What the images are, e.g. "oracle images of scan_1, scan_2".
     pub source: String,
     /// Image ids, the rows of `matrix`.
@@ -109,13 +156,53 @@ pub fn oracle_reference(scans: &[&Scan], device: &Device) -> Result<NeuralRefere
                 })
         })
         .collect::<Result<Vec<Vec<f32>>>>()?;
-    let names: Vec<&str> = scans.iter().map(|s| s.name.as_str()).collect();
+    let names = scans
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     Ok(NeuralReference {
-        source: format!("oracle images of {}", names.join(", ")),
+        matrix_name: "mean oracle similarity (Eq. 3)".into(),
+        source: format!("oracle images of {names}, never in a target"),
         image_ids,
         shape,
         pixels,
         matrix: mean(&full),
         ceiling,
+    })
+}
+
+/// The target of the run in `dir` (shuffled as its training shuffled it) on `images` of its
+/// rows spread evenly over them; no ceiling.
+pub fn target_reference(dir: &Path, images: usize, device: &Device) -> Result<NeuralReference> {
+    let config = RunConfig::load(dir)?;
+    let name = run_name(dir);
+    let target = load_sim_target(&config, device)?.ok_or_else(|| {
+        Error::Config(format!(
+            "run {name} was trained without a target (condition {}); choose a regularised run",
+            config.condition.label()
+        ))
+    })?;
+    let n = target.len();
+    let k = images.min(n);
+    if k < 4 {
+        return Err(Error::Config(format!(
+            "comparing with run {name}'s target needs at least 4 of its {n} images, not {k}"
+        )));
+    }
+    let rows: Vec<usize> = (0..k).map(|i| i * n / k).collect();
+    let full = &target.matrix;
+    let values = rows
+        .iter()
+        .flat_map(|&a| rows.iter().map(move |&b| full[a * n + b]))
+        .collect();
+    Ok(NeuralReference {
+        matrix_name: format!("{} target of {name}", config.condition.label()),
+        source: format!("{k} of the {n} images of {name}'s target, seen by its similarity loss"),
+        image_ids: rows.iter().map(|&r| target.ids[r]).collect(),
+        shape: target.shape,
+        pixels: rows.iter().map(|&r| target.images[r].clone()).collect(),
+        matrix: SimilarityMatrix { n: k, values },
+        ceiling: None,
     })
 }

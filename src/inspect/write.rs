@@ -1,7 +1,7 @@
 //! An inspection as files: every matrix as `.npy` (rows in the neural reference's image order,
-//! ids in `image_ids.npy`), every agreement with its interval in `agreement.csv` and
-//! `inspection.json`, and one PNG per measure of the agreement over depth for every run with
-//! the noise ceiling and the pixel baseline.
+//! ids in `image_ids.npy`; a network's layers in a folder named after it), every agreement
+//! with its interval in `agreement.csv` and `inspection.json`, and one PNG per measure of the
+//! agreement over depth for every network with the noise ceiling and the pixel baseline.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,9 +48,12 @@ pub fn write_inspection(inspection: &Inspection, dir: &Path) -> Result<Vec<PathB
     )?;
     put("neural.npy".into(), npy(&n.matrix))?;
     put("pixels.npy".into(), npy(&inspection.pixels.layer.matrix))?;
-    for run in &inspection.runs {
-        for l in &run.layers {
-            let name = format!("{}/{:02}_{}.npy", run.run, l.layer.layer, l.layer.name);
+    for net in &inspection.networks {
+        for l in &net.layers {
+            let name = format!(
+                "{}/{:02}_{}.npy",
+                net.about.name, l.layer.layer, l.layer.name
+            );
             put(name, npy(&l.layer.matrix))?;
         }
     }
@@ -66,22 +69,22 @@ pub fn write_inspection(inspection: &Inspection, dir: &Path) -> Result<Vec<PathB
     Ok(written)
 }
 
-/// One row per (run, layer, measure), then the pixel baseline and the ceiling.
+/// One row per (network, layer, measure), then the pixel baseline and the ceiling.
 fn csv(inspection: &Inspection) -> String {
-    let mut out = String::from("run,condition,layer,name,measure,value,low,high\n");
-    let mut row = |run: &str, label: &str, l: &LayerResult| {
+    let mut out = String::from("network,label,layer,name,measure,value,low,high\n");
+    let mut row = |net: &str, label: &str, l: &LayerResult| {
         for ((measure, _), (v, lo, hi)) in MEASURES.iter().zip(l.estimate.triples()) {
             let _ = writeln!(
                 out,
-                "{run},\"{label}\",{},{},{measure},{v},{lo},{hi}",
+                "\"{net}\",\"{label}\",{},{},{measure},{v},{lo},{hi}",
                 l.layer.layer, l.layer.name
             );
         }
     };
     row("pixels", "pixel baseline", &inspection.pixels);
-    for r in &inspection.runs {
-        for l in &r.layers {
-            row(&r.run, &r.label, l);
+    for n in &inspection.networks {
+        for l in &n.layers {
+            row(&n.about.name, &n.about.label, l);
         }
     }
     if let Some(c) = &inspection.neural.ceiling {
@@ -115,8 +118,11 @@ fn summary(inspection: &Inspection) -> serde_json::Value {
     json!({
         "images": n.source,
         "image_ids": n.image_ids,
-        "neural": "mean oracle similarity (Eq. 3) over the scans",
-        "layer_similarity": "Eq. 9: cosine similarity of batch-centred features, evaluation-mode batch norm",
+        "neural": n.matrix_name,
+        "layer_similarity": format!(
+            "Eq. 9: cosine similarity of features centred over the images; {}",
+            inspection.request.batch_norm.describe()
+        ),
         "ceiling": n.ceiling.map(|c| json!({
             "method": CEILING_METHOD,
             "split_half": c.split_half,
@@ -127,24 +133,26 @@ fn summary(inspection: &Inspection) -> serde_json::Value {
             "95% bootstrap percentile intervals over {} resamplings of the images (seed {})",
             inspection.request.resamples, inspection.request.seed
         ),
-        "runs": inspection.runs.iter().map(|r| json!({
-            "run": r.run,
-            "label": r.label,
-            "taps": r.taps,
-            "gamma": r.gamma,
+        "networks": inspection.networks.iter().map(|r| json!({
+            "network": r.about.name,
+            "path": r.about.path,
+            "label": r.about.label,
+            "taps": r.about.taps,
+            "gamma": r.about.gamma,
             "layers": r.layers.iter().map(layer).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
 
-/// The agreement over depth for each run (with its intervals), the ceiling and the baseline.
+/// The agreement over depth for each network (with its intervals), the ceiling and the
+/// baseline.
 pub fn depth_chart(inspection: &Inspection, measure: &str) -> Chart {
     let m = MEASURES
         .iter()
         .position(|(name, _)| *name == measure)
         .unwrap_or(0);
     let mut series: Vec<Series> = inspection
-        .runs
+        .networks
         .iter()
         .enumerate()
         .map(|(k, r)| {
@@ -154,7 +162,7 @@ pub fn depth_chart(inspection: &Inspection, measure: &str) -> Chart {
                 .map(|l| (l.layer.layer as f64, l.estimate.triples()[m]))
                 .collect();
             Series {
-                label: r.label.clone(),
+                label: r.about.label.clone(),
                 colour: palette(k),
                 mark: Mark::Line {
                     points: triples.iter().map(|(x, t)| (*x, t.0)).collect(),
@@ -164,7 +172,7 @@ pub fn depth_chart(inspection: &Inspection, measure: &str) -> Chart {
         })
         .collect();
     let depth: Vec<f64> = inspection
-        .runs
+        .networks
         .iter()
         .flat_map(|r| r.layers.iter().map(|l| l.layer.layer as f64))
         .collect();
@@ -195,8 +203,9 @@ pub fn depth_chart(inspection: &Inspection, measure: &str) -> Chart {
     }
     Chart {
         title: format!(
-            "{} against the neural matrix over depth",
-            measure_title(measure)
+            "{} against {} over depth",
+            measure_title(measure),
+            inspection.request.reference.short()
         ),
         x_label: "conv layer".into(),
         y_label: measure_title(measure).into(),

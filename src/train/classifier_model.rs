@@ -43,7 +43,12 @@ impl Classifier {
     /// The activations at the network's taps of (B, 1, H, W) images on [0, 1], normalised as
     /// in training, in evaluation mode.
     pub fn taps(&self, images: &Tensor) -> Result<Vec<Tensor>> {
-        self.net.taps(&self.normalised(images)?, BnMode::Eval)
+        self.taps_in(images, BnMode::Eval)
+    }
+
+    /// [`Classifier::taps`] with batch norm in `mode`.
+    pub fn taps_in(&self, images: &Tensor, mode: BnMode) -> Result<Vec<Tensor>> {
+        self.net.taps(&self.normalised(images)?, mode)
     }
 
     /// The predicted class of each image on [0, 1].

@@ -22,6 +22,8 @@ use crate::train::classifier_model::load_classifier;
 /// A target matrix and the images of its rows, ready for the similarity loss.
 #[derive(Debug, Clone)]
 pub struct SimTarget {
+    /// The image ids of the rows (positions in a folder of images).
+    pub ids: Vec<i64>,
     /// Image height and width.
     pub shape: (usize, usize),
     /// The images on [0, 1], in the matrix's row order.
@@ -152,6 +154,7 @@ pub fn load_sim_target(config: &RunConfig, device: &Device) -> Result<Option<Sim
     let (shape, images) = images_for(&config.images, &ids)?;
     check_batch(n, config.batch, &name)?;
     Ok(Some(SimTarget {
+        ids,
         shape,
         images,
         matrix,
@@ -200,6 +203,7 @@ fn feature_target(source: &Path, config: &RunConfig, device: &Device) -> Result<
     let all = Tensor::cat(&parts, 0)?;
     let matrix = layer_similarity(&all)?.flatten_all()?.to_vec1::<f32>()?;
     Ok(SimTarget {
+        ids: set.ids,
         shape,
         images,
         matrix,

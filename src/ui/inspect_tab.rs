@@ -1,9 +1,11 @@
-//! The Inspect tab: where in the ticked runs' networks the brain's similarity structure appears.
-//! Per layer, RSA and CKA against the neural matrix over depth with bootstrap bands, the noise
-//! ceiling and the pixel baseline, gamma beside them; a layer's matrix beside the neural one in
-//! the shared ordering and colour scale; the stem's kernels, per-layer weight norms and the
-//! feature maps of a chosen image. Every number comes from [`crate::inspect::inspect`], as
-//! `neureg inspect` prints it; results are cached per runs, images and settings.
+//! The Inspect tab: where in the ticked runs' networks (and a frozen VGG, if one is named) the
+//! brain's similarity structure appears. Per layer, RSA and CKA against the neural matrix (the
+//! mean oracle similarity on the oracle images, or a ticked run's target on its images) over
+//! depth with bootstrap bands, the noise ceiling and the pixel baseline, gamma beside them; a
+//! layer's matrix beside the neural one in the shared ordering and colour scale; the first
+//! layer's kernels, per-layer weight norms and the feature maps of a chosen image. Every number
+//! comes from [`crate::inspect::inspect`], as `neureg inspect` prints it; results are cached
+//! per networks, images and settings.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,11 +20,12 @@ use super::shared::Shared;
 use super::view::View;
 use super::widgets::colour_map::{matrix_image, shared_range};
 use super::widgets::heatmap::heatmap;
+use super::widgets::path_field::path_field;
 use crate::data::Scan;
 use crate::experiment::figures::palette;
 use crate::inspect::agreement::MEASURES;
-use crate::inspect::layers::{images_tensor, weight_norms, LayerChoice, TappedRun, WeightNorm};
-use crate::inspect::neural::oracle_reference;
+use crate::inspect::layers::{LayerBn, LayerChoice, TappedNetwork, WeightNorm};
+use crate::inspect::neural::ReferenceChoice;
 use crate::inspect::write::measure_title;
 use crate::inspect::{inspect, InspectRequest, Inspection};
 use crate::runs::store::run_name;
@@ -44,6 +47,15 @@ pub struct Settings {
     pub measure: usize,
     /// The scan whose oracle images are used (None: those common to every loaded scan).
     pub scan: Option<usize>,
+    /// The ticked run whose target is the neural matrix instead (None: the mean oracle
+    /// similarity).
+    pub target_of: Option<PathBuf>,
+    /// How many of that target's images.
+    pub target_images: usize,
+    /// How a run's batch norm normalises the images.
+    pub batch_norm: LayerBn,
+    /// A VGG16/VGG19 weights file inspected beside the runs (empty: none).
+    pub vgg: PathBuf,
 }
 
 impl Default for Settings {
@@ -53,12 +65,16 @@ impl Default for Settings {
             resamples: 200,
             measure: 0,
             scan: None,
+            target_of: None,
+            target_images: 100,
+            batch_norm: LayerBn::Eval,
+            vgg: PathBuf::new(),
         }
     }
 }
 
-/// What one inspection is of: runs, scans and settings.
-type Key = (Vec<PathBuf>, Vec<String>, LayerChoice, usize);
+/// What one inspection is of: the request and the scans whose oracle images it uses.
+type Key = (InspectRequest, Vec<String>);
 
 /// The selected run's weights and one image's feature maps.
 struct Details {
@@ -83,8 +99,9 @@ pub struct InspectView {
     hovered: Option<(usize, usize)>,
     textures: HashMap<String, TextureHandle>,
     details: Option<Details>,
-    /// The run and image whose details were asked for last (asked once, even if that failed).
-    details_asked: Option<(PathBuf, usize)>,
+    /// The network, image id, layers and batch norm whose details were asked for last (asked
+    /// once, even if that failed).
+    details_asked: Option<(PathBuf, i64, LayerChoice, LayerBn)>,
 }
 
 impl View for InspectView {
@@ -106,7 +123,7 @@ impl View for InspectView {
     fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         // Runs without a checkpoint (the seeds an experiment kept no weights for) have no
         // network to inspect.
-        let (runs, without): (Vec<PathBuf>, Vec<PathBuf>) = shared
+        let (mut networks, without): (Vec<PathBuf>, Vec<PathBuf>) = shared
             .runs
             .ticked_runs()
             .iter()
@@ -116,20 +133,34 @@ impl View for InspectView {
             let names: Vec<String> = without.iter().map(|d| run_name(d)).collect();
             ui.label(format!("Left out, no checkpoint: {}", names.join(", ")));
         }
-        let scans = self.chosen_scans(shared);
-        self.controls(ui, shared);
-        if runs.is_empty() || scans.is_empty() {
+        self.controls(ui, shared, &networks);
+        let vgg = &self.settings.vgg;
+        if vgg.is_file() {
+            networks.push(vgg.clone());
+        } else if !vgg.as_os_str().is_empty() {
+            ui.label(format!("VGG weights: no file at {}", vgg.display()));
+        }
+        let reference = self.reference(&networks);
+        let scans = match reference {
+            ReferenceChoice::Oracle => self.chosen_scans(shared),
+            ReferenceChoice::TargetOf { .. } => Vec::new(),
+        };
+        if networks.is_empty() || (reference == ReferenceChoice::Oracle && scans.is_empty()) {
             ui.label(
-                "Load scans (Scans tab) and tick trained runs (Training tab) to inspect them.",
+                "Load scans (Scans tab) and tick trained runs (Training tab) or name VGG \
+                 weights to inspect them.",
             );
             return;
         }
-        let key: Key = (
-            runs,
-            scans.iter().map(|s| s.name.clone()).collect(),
-            self.settings.layers,
-            self.settings.resamples,
-        );
+        let request = InspectRequest {
+            networks,
+            reference,
+            layers: self.settings.layers,
+            batch_norm: self.settings.batch_norm,
+            resamples: self.settings.resamples,
+            seed: 0,
+        };
+        let key: Key = (request, scans.iter().map(|s| s.name.clone()).collect());
         self.start_if_needed(shared, &key, scans);
         let Some(inspection) = self.cache.get(&key).cloned() else {
             let (stage, fraction) = shared
@@ -158,6 +189,18 @@ impl InspectView {
         self.cache.get(self.wanted.as_ref()?).cloned()
     }
 
+    /// The chosen reference: a ticked run's target while that run is inspected, else the mean
+    /// oracle similarity.
+    fn reference(&self, networks: &[PathBuf]) -> ReferenceChoice {
+        match &self.settings.target_of {
+            Some(run) if networks.contains(run) => ReferenceChoice::TargetOf {
+                run: run.clone(),
+                images: self.settings.target_images,
+            },
+            _ => ReferenceChoice::Oracle,
+        }
+    }
+
     fn chosen_scans(&self, shared: &Shared) -> Vec<Arc<Scan>> {
         let all = shared.scan_handles();
         match self.settings.scan {
@@ -166,28 +209,77 @@ impl InspectView {
         }
     }
 
-    fn controls(&mut self, ui: &mut egui::Ui, shared: &Shared) {
+    fn controls(&mut self, ui: &mut egui::Ui, shared: &Shared, runs: &[PathBuf]) {
         let names: Vec<String> = shared.scans.iter().map(|s| s.scan.name.clone()).collect();
+        // The inspected runs trained towards a target, with their labels.
+        let targets: Vec<(PathBuf, String)> = shared
+            .runs
+            .ticked_runs()
+            .iter()
+            .filter(|r| r.config.regularised() && runs.contains(&r.dir))
+            .map(|r| (r.dir.clone(), format!("target of {}", r.name())))
+            .collect();
         let s = &mut self.settings;
+        if s.target_of.as_ref().is_some_and(|t| !runs.contains(t)) {
+            s.target_of = None;
+        }
         ui.horizontal(|ui| {
-            let label = ui.label("Images:");
-            let shown = match s.scan {
-                Some(k) if k < names.len() => format!("oracle images of {}", names[k]),
-                _ => format!("oracle images common to the {} loaded scans", names.len()),
-            };
-            egui::ComboBox::from_id_salt("inspect-images")
+            let label = ui.label("Neural matrix:");
+            let shown = targets
+                .iter()
+                .find(|(d, _)| Some(d) == s.target_of.as_ref())
+                .map(|(_, l)| l.clone())
+                .unwrap_or_else(|| "mean oracle similarity".into());
+            let before = s.target_of.is_some();
+            egui::ComboBox::from_id_salt("inspect-reference")
                 .selected_text(shown)
                 .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut s.scan, None, "common to every loaded scan");
-                    for (k, n) in names.iter().enumerate() {
-                        ui.selectable_value(&mut s.scan, Some(k), n);
+                    ui.selectable_value(&mut s.target_of, None, "mean oracle similarity");
+                    for (dir, label) in &targets {
+                        ui.selectable_value(&mut s.target_of, Some(dir.clone()), label);
                     }
                 })
                 .response
                 .labelled_by(label.id);
+            // A target is fitted as the loss saw its images; the brain is compared with the
+            // network as it classifies (the command line's defaults too).
+            if s.target_of.is_some() != before {
+                s.batch_norm = match s.target_of {
+                    Some(_) => LayerBn::AsLoss,
+                    None => LayerBn::Eval,
+                };
+            }
+            if s.target_of.is_some() {
+                let label = ui.label("Target images:");
+                ui.add(egui::DragValue::new(&mut s.target_images).range(4..=2000))
+                    .labelled_by(label.id);
+                ui.weak("(images the similarity loss saw)");
+            } else {
+                let label = ui.label("Images:");
+                let shown = match s.scan {
+                    Some(k) if k < names.len() => format!("oracle (test) images of {}", names[k]),
+                    _ => format!("oracle images common to the {} loaded scans", names.len()),
+                };
+                egui::ComboBox::from_id_salt("inspect-images")
+                    .selected_text(shown)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut s.scan, None, "common to every loaded scan");
+                        for (k, n) in names.iter().enumerate() {
+                            ui.selectable_value(&mut s.scan, Some(k), n);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            }
+        });
+        ui.horizontal(|ui| {
             ui.label("Layers:");
             ui.selectable_value(&mut s.layers, LayerChoice::Taps, "taps");
             ui.selectable_value(&mut s.layers, LayerChoice::All, "every conv layer");
+            ui.label("Batch norm:")
+                .on_hover_text(s.batch_norm.describe());
+            ui.selectable_value(&mut s.batch_norm, LayerBn::Eval, "running statistics");
+            ui.selectable_value(&mut s.batch_norm, LayerBn::AsLoss, "as the similarity loss");
             let label = ui.label("Measure:");
             egui::ComboBox::from_id_salt("inspect-measure")
                 .selected_text(measure_title(MEASURES[s.measure.min(3)].0))
@@ -202,6 +294,12 @@ impl InspectView {
             ui.add(egui::DragValue::new(&mut s.resamples).range(20..=5000))
                 .labelled_by(label.id);
         });
+        path_field(
+            ui,
+            "VGG weights (inspected beside the runs):",
+            &mut s.vgg,
+            Some(("VGG16/VGG19 safetensors", &["safetensors"])),
+        );
     }
 
     fn start_if_needed(&mut self, shared: &mut Shared, key: &Key, scans: Vec<Arc<Scan>>) {
@@ -214,17 +312,10 @@ impl InspectView {
             shared.jobs.cancel(INSPECT);
             shared.jobs.forget(INSPECT);
         }
-        let request = InspectRequest {
-            runs: key.0.clone(),
-            layers: key.2,
-            resamples: key.3,
-            seed: 0,
-        };
-        let (device, k) = (shared.device.clone(), key.clone());
+        let (device, k, request) = (shared.device.clone(), key.clone(), key.0.clone());
         shared.jobs.spawn(INSPECT, "inspecting layers", move |p| {
             let refs: Vec<&Scan> = scans.iter().map(|s| s.as_ref()).collect();
-            let neural = oracle_reference(&refs, &device)?;
-            Ok((k, inspect(neural, &request, &device, p)?))
+            Ok((k, inspect(&request, &refs, &device, p)?))
         });
         self.wanted = Some(key.clone());
         self.run = 0;
@@ -238,17 +329,25 @@ impl InspectView {
         let m = self.settings.measure.min(3);
         let (name, get) = MEASURES[m];
         ui.heading(format!(
-            "{} against the neural matrix over depth",
-            measure_title(name)
+            "{} against {} over depth",
+            measure_title(name),
+            inspection.request.reference.short()
         ));
         let n = &inspection.neural;
         let ceiling = n.ceiling.map(|c| get(&c.split_half));
+        let ceiling_text = match (&inspection.request.reference, ceiling) {
+            (ReferenceChoice::TargetOf { .. }, _) => "no noise ceiling for a target".into(),
+            (_, Some(c)) => {
+                format!("strongest line: noise ceiling (split-half of the repeats) {c:.3}")
+            }
+            (_, None) => "no noise ceiling (it needs 4+ repeats per image)".into(),
+        };
         ui.label(format!(
-            "{} images ({}). Strongest line: noise ceiling (split-half of the repeats){}; gray: pixels {:.3}. \
+            "{} on {} images ({}); {ceiling_text}; gray: pixels {:.3}. \
              Bands: 95% bootstrap intervals over images.",
+            n.matrix_name,
             n.image_ids.len(),
             n.source,
-            ceiling.map(|c| format!(" {c:.3}")).unwrap_or_else(|| " (needs 4+ repeats)".into()),
             get(&inspection.pixels.estimate.value),
         ));
         let width = ui.available_width();
@@ -259,10 +358,10 @@ impl InspectView {
                 .legend(Legend::default())
                 .width(width * 0.62)
                 .height(260.0)
-                .x_axis_label("conv layer")
+                .x_axis_label("conv layer (from the input)")
                 .y_axis_label(measure_title(name))
                 .show(ui, |plot| {
-                    for (k, r) in inspection.runs.iter().enumerate() {
+                    for (k, r) in inspection.networks.iter().enumerate() {
                         let [cr, cg, cb] = palette(k);
                         let colour = Color32::from_rgb(cr, cg, cb);
                         let t: Vec<(f64, (f64, f64, f64))> = r
@@ -278,7 +377,9 @@ impl InspectView {
                                 .stroke(egui::Stroke::NONE),
                         );
                         let line: Vec<[f64; 2]> = t.iter().map(|(x, v)| [*x, v.0]).collect();
-                        plot.line(Line::new(r.label.clone(), PlotPoints::from(line)).color(colour));
+                        plot.line(
+                            Line::new(r.about.label.clone(), PlotPoints::from(line)).color(colour),
+                        );
                     }
                     if let Some(c) = ceiling {
                         plot.hline(
@@ -298,11 +399,14 @@ impl InspectView {
                 .x_axis_label("tap (conv layer)")
                 .y_axis_label("final gamma")
                 .show(ui, |plot| {
-                    let runs = inspection.runs.len().max(1) as f64;
-                    for (k, r) in inspection.runs.iter().enumerate() {
-                        let Some(gamma) = &r.gamma else { continue };
+                    let runs = inspection.networks.len().max(1) as f64;
+                    for (k, r) in inspection.networks.iter().enumerate() {
+                        let Some(gamma) = &r.about.gamma else {
+                            continue;
+                        };
                         let [cr, cg, cb] = palette(k);
                         let bars = r
+                            .about
                             .taps
                             .iter()
                             .zip(gamma)
@@ -312,7 +416,7 @@ impl InspectView {
                             })
                             .collect();
                         plot.bar_chart(
-                            BarChart::new(r.label.clone(), bars)
+                            BarChart::new(r.about.label.clone(), bars)
                                 .color(Color32::from_rgb(cr, cg, cb)),
                         );
                     }
@@ -335,18 +439,18 @@ impl InspectView {
     /// A layer's matrix beside the neural one, shared order and colour scale, hover read-out.
     fn matrices(&mut self, ui: &mut egui::Ui, shared: &mut Shared, inspection: &Inspection) {
         ui.heading("Layer against brain");
-        let runs = &inspection.runs;
+        let runs = &inspection.networks;
         self.run = self.run.min(runs.len().saturating_sub(1));
         let Some(run) = runs.get(self.run) else {
             return;
         };
         ui.horizontal(|ui| {
-            let label = ui.label("Run:");
+            let label = ui.label("Network:");
             egui::ComboBox::from_id_salt("inspect-run")
-                .selected_text(run.label.clone())
+                .selected_text(run.about.label.clone())
                 .show_ui(ui, |ui| {
                     for (k, r) in runs.iter().enumerate() {
-                        ui.selectable_value(&mut self.run, k, r.label.clone());
+                        ui.selectable_value(&mut self.run, k, r.about.label.clone());
                     }
                 })
                 .response
@@ -386,7 +490,7 @@ impl InspectView {
         ui.horizontal(|ui| {
             for (title, tex, m) in [
                 (layer.layer.name.as_str(), &ta, &a),
-                ("neural (mean oracle)", &tb, &b),
+                (inspection.neural.matrix_name.as_str(), &tb, &b),
             ] {
                 ui.vertical(|ui| {
                     ui.label(title);
@@ -425,26 +529,37 @@ impl InspectView {
         ));
     }
 
-    /// The selected run's stem kernels, weight norms and the chosen image's feature maps.
+    /// The selected network's first-layer kernels, weight norms and the chosen image's
+    /// feature maps.
     fn weights(&mut self, ui: &mut egui::Ui, shared: &mut Shared, inspection: &Inspection) {
         ui.heading("Weights and feature maps");
-        let Some(run) = inspection.runs.get(self.run) else {
+        let Some(run) = inspection.networks.get(self.run) else {
             return;
         };
-        let dir = run.dir.clone();
-        let n = inspection.neural.image_ids.len();
+        let n = &inspection.neural;
         ui.add(
-            egui::Slider::new(&mut self.image, 0..=n.saturating_sub(1))
+            egui::Slider::new(&mut self.image, 0..=n.image_ids.len().saturating_sub(1))
                 .text("image (feature maps)"),
         );
-        let key = (dir.clone(), self.image);
+        let image = self.image.min(n.image_ids.len().saturating_sub(1));
+        let request = &inspection.request;
+        let key = (
+            run.about.path.clone(),
+            n.image_ids[image],
+            request.layers,
+            request.batch_norm,
+        );
         if self.details_asked.as_ref() != Some(&key) && !shared.jobs.is_running(DETAILS) {
             self.details_asked = Some(key.clone());
             let device = shared.device.clone();
-            let (layers, neural) = (self.settings.layers, inspection.neural.clone());
-            let image = self.image;
+            // Normalised by its own statistics, an image is passed with the others as inspected.
+            let (pixels, index) = match request.batch_norm {
+                LayerBn::Eval => (vec![n.pixels[image].clone()], 0),
+                LayerBn::AsLoss => (n.pixels.clone(), image),
+            };
+            let shape = n.shape;
             shared.jobs.spawn(DETAILS, "feature maps", move |_| {
-                details(key, layers, &neural, image, &device)
+                details(&key.0, (key.2, key.3), &pixels, index, shape, &device)
             });
         }
         let Some(d) = &self.details else { return };
@@ -453,7 +568,7 @@ impl InspectView {
         let tk = self.texture(ui, "detail-kernels", || kernels);
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
-                ui.label("conv1 kernels (each scaled to its own range)");
+                ui.label("first layer's kernels on gray images (each scaled to its own range)");
                 let [w, h] = tk.size();
                 ui.image((tk.id(), egui::vec2(w as f32 * 6.0, h as f32 * 6.0)));
             });
@@ -484,37 +599,32 @@ impl InspectView {
     }
 }
 
-/// The run's stem kernels, weight norms and the feature maps of one image (off the UI thread).
+/// The network's first-layer kernels, weight norms and the feature maps of image `index` of
+/// `pixels` (images of `shape` on [0, 1]), off the UI thread.
 fn details(
-    (dir, _): (PathBuf, usize),
-    layers: LayerChoice,
-    neural: &crate::inspect::neural::NeuralReference,
-    image: usize,
+    path: &std::path::Path,
+    (layers, bn): (LayerChoice, LayerBn),
+    pixels: &[Vec<f32>],
+    index: usize,
+    shape: (usize, usize),
     device: &candle_core::Device,
 ) -> crate::Result<Details> {
-    let tapped = TappedRun::load(&dir, layers, device)?;
-    let kernels = tapped
-        .classifier
-        .net
-        .stem_kernels()
-        .to_device(&candle_core::Device::Cpu)?;
-    let x = images_tensor(&neural.pixels[image..=image], neural.shape, device)?;
-    let acts = tapped.classifier.taps(&x)?;
+    let tapped = TappedNetwork::load(path, layers, device)?;
     let maps = tapped
         .layers
         .iter()
-        .zip(acts)
+        .zip(tapped.activations(pixels, shape, bn, device)?)
         .map(|(&l, a)| {
             Ok((
-                format!("{l} {}", tapped.classifier.net.conv_name(l)),
-                channel_grid(&a.squeeze(0)?)?,
+                format!("{l} {}", tapped.layer_name(l)),
+                channel_grid(&a.get(index)?)?,
             ))
         })
         .collect::<crate::Result<Vec<_>>>()?;
     Ok(Details {
-        // The stem sees one (gray) channel: (O, 1, 3, 3) -> O tiles of 3 x 3.
-        kernels: channel_grid(&kernels.squeeze(1)?)?,
-        norms: weight_norms(&dir)?,
+        // (O, kh, kw) -> O tiles.
+        kernels: channel_grid(&tapped.stem_kernels()?)?,
+        norms: tapped.weight_norms()?,
         maps,
     })
 }
