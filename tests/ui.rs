@@ -570,6 +570,19 @@ fn switching_the_workspace_moves_the_default_folders() {
         .starts_with(&other.path().display().to_string()));
 }
 
+/// Lets the Inspect tab's jobs (the inspection, then the feature maps it asks for) finish
+/// and checks that none reported an error.
+fn settle_inspection(h: &mut Harness<'static, NeuregApp>) {
+    settle_within(h, 20000);
+    h.run_steps(3);
+    settle_within(h, 20000);
+    assert!(
+        h.state().shared.errors.is_empty(),
+        "{:?}",
+        h.state().shared.errors
+    );
+}
+
 #[test]
 fn inspect_tab_shows_the_ticked_runs_layers_against_the_brain() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -585,14 +598,7 @@ fn inspect_tab_shows_the_ticked_runs_layers_against_the_brain() {
     h.run_steps(3);
     h.get_by_label("Inspect").click();
     h.run_steps(3);
-    settle_within(&mut h, 20000);
-    h.run_steps(3);
-    settle_within(&mut h, 20000);
-    assert!(
-        h.state().shared.errors.is_empty(),
-        "{:?}",
-        h.state().shared.errors
-    );
+    settle_inspection(&mut h);
     let shown = h.state().inspect_view.latest().expect("an inspection");
     let with_weights = h
         .state()
@@ -640,14 +646,7 @@ fn inspect_tab_shows_the_ticked_runs_layers_against_the_brain() {
         h.state().inspect_view.settings.batch_norm,
         neureg::inspect::layers::LayerBn::AsLoss
     );
-    settle_within(&mut h, 20000);
-    h.run_steps(3);
-    settle_within(&mut h, 20000);
-    assert!(
-        h.state().shared.errors.is_empty(),
-        "{:?}",
-        h.state().shared.errors
-    );
+    settle_inspection(&mut h);
     let shown = h.state().inspect_view.latest().expect("an inspection");
     assert_eq!(shown.networks.len(), with_weights + 1);
     assert_eq!(shown.networks.last().unwrap().about.path, vgg);

@@ -59,15 +59,7 @@ fn every_conv_layer_is_read_in_one_pass() {
     {
         let (one, _) = Vgg::load(&path, layer, &dev).unwrap();
         let want = one.features(&x).unwrap();
-        let diff = (a - &want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert_eq!(diff, 0.0, "{layer}");
+        assert_eq!(max_abs_diff(a, &want), 0.0, "{layer}");
         assert!(a.min_all().unwrap().to_scalar::<f32>().unwrap() >= 0.0);
     }
     let e = all.conv_activations(&x, &[6]).err().unwrap().to_string();
@@ -83,15 +75,20 @@ fn every_conv_layer_is_read_in_one_pass() {
     let rhs = x.conv2d(&gray.unsqueeze(1).unwrap(), 1, 1, 1, 1).unwrap();
     let (_, _, h, w) = lhs.dims4().unwrap();
     let inner = |t: &Tensor| t.narrow(2, 1, h - 2).unwrap().narrow(3, 1, w - 2).unwrap();
-    let diff = (inner(&lhs) - inner(&rhs))
+    let diff = max_abs_diff(&inner(&lhs), &inner(&rhs));
+    assert!(diff < 1e-4, "largest difference {diff}");
+}
+
+/// The largest absolute difference of two tensors of one shape.
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
         .unwrap()
         .abs()
         .unwrap()
         .max_all()
         .unwrap()
         .to_scalar::<f32>()
-        .unwrap();
-    assert!(diff < 1e-4, "largest difference {diff}");
+        .unwrap()
 }
 
 #[test]
