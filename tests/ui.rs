@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::Device;
 use egui_kittest::kittest::Queryable;
@@ -612,7 +613,7 @@ fn inspect_tab_shows_the_ticked_runs_layers_against_the_brain() {
     assert_eq!(shown.networks.len(), with_weights);
     assert_eq!(shown.neural.image_ids.len(), 20);
     h.get_by_label_contains("against the neural matrix over depth");
-    h.get_by_label_contains("Layer against brain");
+    h.get_by_label_contains("Layer against the neural matrix");
     h.get_by_label_contains("Left out, no checkpoint:");
     // The tab's numbers are the library's on the same networks and images.
     let scans: Vec<_> = h.state().shared.scan_handles();
@@ -660,4 +661,23 @@ fn inspect_tab_shows_the_ticked_runs_layers_against_the_brain() {
     assert_eq!(shown.neural.image_ids.len(), 30);
     h.get_by_label_contains("against the run's target over depth");
     h.get_by_label_contains("no noise ceiling for a target");
+
+    // Back to the brain, then to the target again: the target's inspection, computed before,
+    // is the one shown.
+    let choose = |h: &mut Harness<'static, NeuregApp>, option: &str| {
+        h.get_by_label("Neural matrix:").click();
+        h.run_steps(2);
+        h.get_by_label(option).click();
+        h.run_steps(3);
+        settle_inspection(h);
+    };
+    choose(&mut h, "mean oracle similarity");
+    let brain = h.state().inspect_view.latest().expect("an inspection");
+    assert_eq!(
+        brain.request.reference,
+        neureg::inspect::neural::ReferenceChoice::Oracle
+    );
+    choose(&mut h, "target of neural-model-a20-seed0");
+    let again = h.state().inspect_view.latest().expect("an inspection");
+    assert!(Arc::ptr_eq(&again, &shown), "the cached inspection");
 }

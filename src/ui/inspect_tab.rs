@@ -305,7 +305,17 @@ impl InspectView {
     fn start_if_needed(&mut self, shared: &mut Shared, key: &Key, scans: Vec<Arc<Scan>>) {
         // A key is computed once: a failed inspection shows its error and is not retried every
         // frame (changing the runs, images or settings asks again).
-        if self.cache.contains_key(key) || self.wanted.as_ref() == Some(key) {
+        if self.wanted.as_ref() == Some(key) {
+            return;
+        }
+        // Another inspection is shown from now on (computed before, or to come): its matrices
+        // are drawn anew.
+        self.wanted = Some(key.clone());
+        self.textures.clear();
+        self.run = 0;
+        self.layer = 0;
+        self.image = 0;
+        if self.cache.contains_key(key) {
             return;
         }
         if shared.jobs.is_running(INSPECT) {
@@ -317,10 +327,6 @@ impl InspectView {
             let refs: Vec<&Scan> = scans.iter().map(|s| s.as_ref()).collect();
             Ok((k, inspect(&request, &refs, &device, p)?))
         });
-        self.wanted = Some(key.clone());
-        self.run = 0;
-        self.layer = 0;
-        self.image = 0;
     }
 
     /// The chosen measure over depth per run with its band, the ceiling, the pixel baseline,
@@ -438,7 +444,10 @@ impl InspectView {
 
     /// A layer's matrix beside the neural one, shared order and colour scale, hover read-out.
     fn matrices(&mut self, ui: &mut egui::Ui, shared: &mut Shared, inspection: &Inspection) {
-        ui.heading("Layer against brain");
+        ui.heading(format!(
+            "Layer against {}",
+            inspection.request.reference.short()
+        ));
         let runs = &inspection.networks;
         self.run = self.run.min(runs.len().saturating_sub(1));
         let Some(run) = runs.get(self.run) else {
