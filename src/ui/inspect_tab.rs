@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
-use egui_plot::{Bar, BarChart, HLine, Legend, Line, Plot, PlotPoints, Polygon};
+use egui_plot::{Bar, BarChart, Corner, HLine, Legend, Line, Plot, PlotPoints, Polygon};
 use serde::{Deserialize, Serialize};
 
 use super::shared::Shared;
@@ -357,11 +357,12 @@ impl InspectView {
             get(&inspection.pixels.estimate.value),
         ));
         let width = ui.available_width();
+        // Legends at the top left, above the shallow layers' low values and gamma bars.
         // The theme's text colour, so the ceiling stands out on a dark or a light background.
         let strong = ui.visuals().strong_text_color();
         ui.horizontal(|ui| {
             Plot::new("inspect-depth")
-                .legend(Legend::default())
+                .legend(Legend::default().position(Corner::LeftTop))
                 .width(width * 0.62)
                 .height(260.0)
                 .x_axis_label("conv layer (from the input)")
@@ -400,7 +401,7 @@ impl InspectView {
                     );
                 });
             Plot::new("inspect-gamma")
-                .legend(Legend::default())
+                .legend(Legend::default().position(Corner::LeftTop))
                 .height(260.0)
                 .x_axis_label("tap (conv layer)")
                 .y_axis_label("final gamma")
