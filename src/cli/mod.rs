@@ -77,8 +77,9 @@ pub enum Command {
     /// Images per second of ResNet18 training (with and without the similarity loss) and
     /// inference on random data, on the chosen device.
     Speed(speed::SpeedArgs),
-    /// Per-layer similarity of trained runs on the scans' oracle images against the neural
-    /// matrix: RSA and CKA with bootstrap intervals, the noise ceiling and the pixel baseline.
+    /// Per-layer similarity of trained runs and VGGs against the neural matrix on the scans'
+    /// oracle images (or a run's target on its images): RSA and CKA with bootstrap intervals,
+    /// the noise ceiling and the pixel baseline.
     Inspect(inspect::InspectArgs),
     /// RSA (Pearson, Spearman), linear CKA and debiased CKA of two similarity matrices (.npy).
     Agreement(inspect::AgreementArgs),
