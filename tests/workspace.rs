@@ -1,6 +1,6 @@
 //! The workspace and the sample-data lookup through the real binary, started from folders that
 //! are not the repository: `neureg train` with no paths at all, and runs that open (and fail
-//! clearly) from anywhere.
+//! clearly) from anywhere, and scan commands given sample paths or none.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -133,5 +133,36 @@ fn the_workspace_flag_beats_the_variable_and_a_file_is_refused() {
     assert!(
         !out.status.success() && err.contains("a workspace is a folder"),
         "{err}"
+    );
+}
+
+#[test]
+fn scan_commands_find_the_sample_scans_from_an_empty_folder() {
+    let (empty, ws) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A typed sample_data/ path the working folder does not have, and inspect's default scans.
+    let info = assert_ok(&neureg_in(
+        empty.path(),
+        ws.path(),
+        &["info", "sample_data/scans/scan_2.zip"],
+    ));
+    assert!(info.contains("scan_2"), "{info}");
+    let run = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample_data/experiments/lecture/runs/none-a0-seed0");
+    let out = empty.path().join("inspection");
+    let printed = assert_ok(&neureg_in(
+        empty.path(),
+        ws.path(),
+        &[
+            "inspect",
+            &run.display().to_string(),
+            "--resamples",
+            "20",
+            "--out",
+            &out.display().to_string(),
+        ],
+    ));
+    assert!(
+        printed.contains("oracle images of scan_1, scan_2, scan_3, scan_4"),
+        "{printed}"
     );
 }

@@ -73,7 +73,7 @@ pub fn inspect(a: InspectArgs, cx: &Context) -> anyhow::Result<()> {
         ),
         None => (ReferenceChoice::Oracle, a.images),
     };
-    let scans = load_scans(&images, cx.options)?;
+    let scans = load_scans(&images, cx)?;
     let refs: Vec<&Scan> = scans.iter().collect();
     let request = InspectRequest {
         networks: a.networks,

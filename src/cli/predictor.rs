@@ -68,7 +68,7 @@ pub struct DenoisingArgs {
 
 /// Fits, printing each epoch and the kept weights' quality.
 pub fn fit(a: FitArgs, cx: &Context) -> anyhow::Result<()> {
-    let scan = super::scans::load_scans(&[a.scan], cx.options)?.remove(0);
+    let scan = super::scans::load_scans(&[a.scan], cx)?.remove(0);
     let bar = Bar::new();
     let report = fit_predictor(&scan, &a.model, &a.fit, &a.out, cx.device, &bar, &mut |m| {
         bar.note(&format!(

@@ -9,7 +9,8 @@ use super::Context;
 use crate::atomic::write_atomic;
 use crate::data::npy::encode;
 use crate::data::synth::{write_synthetic, SynthConfig};
-use crate::data::{load_scan, LoadOptions, Scan, Tier};
+use crate::data::{load_scan, Scan, Tier};
+use crate::runs::inputs::absolute_input;
 use crate::similarity::analysis::analyse_oracles;
 use crate::similarity::weights::snr_weights;
 
@@ -74,13 +75,13 @@ pub fn synth(a: SynthArgs) -> anyhow::Result<()> {
 }
 
 pub fn info(a: InfoArgs, cx: &Context) -> anyhow::Result<()> {
-    let scan = load_scans(&[a.scan], cx.options)?.remove(0);
+    let scan = load_scans(&[a.scan], cx)?.remove(0);
     print!("{}", describe_scan(&scan));
     Ok(())
 }
 
 pub fn snr(a: SnrArgs, cx: &Context) -> anyhow::Result<()> {
-    let scan = load_scans(&[a.scan], cx.options)?.remove(0);
+    let scan = load_scans(&[a.scan], cx)?.remove(0);
     let w = snr_weights(&scan, &scan.oracle_trials())?;
     write_atomic(&a.out, &encode(&[w.weights.len()], &w.weights))?;
     if !w.zeroed.is_empty() {
@@ -98,7 +99,7 @@ pub fn snr(a: SnrArgs, cx: &Context) -> anyhow::Result<()> {
 }
 
 pub fn oracle(a: OracleArgs, cx: &Context) -> anyhow::Result<()> {
-    let scans = load_scans(&a.scans, cx.options)?;
+    let scans = load_scans(&a.scans, cx)?;
     let refs: Vec<&Scan> = scans.iter().collect();
     let analysis = analyse_oracles(&refs, cx.device, &Bar::new())?;
     report_dropped(&analysis.dropped);
@@ -116,7 +117,7 @@ pub fn oracle(a: OracleArgs, cx: &Context) -> anyhow::Result<()> {
 }
 
 pub fn variability(a: VariabilityArgs, cx: &Context) -> anyhow::Result<()> {
-    let scans = load_scans(&a.scans, cx.options)?;
+    let scans = load_scans(&a.scans, cx)?;
     let refs: Vec<&Scan> = scans.iter().collect();
     let analysis = analyse_oracles(&refs, cx.device, &Bar::new())?;
     report_dropped(&analysis.dropped);
@@ -131,11 +132,16 @@ pub fn variability(a: VariabilityArgs, cx: &Context) -> anyhow::Result<()> {
 }
 
 /// Reads scans with a progress bar.
-pub(super) fn load_scans(paths: &[PathBuf], options: LoadOptions) -> anyhow::Result<Vec<Scan>> {
+/// Loads the scans at `paths`; a `sample_data/...` path the working folder does not have is
+/// looked up in the sample data, as a run's inputs are.
+pub(super) fn load_scans(paths: &[PathBuf], cx: &Context) -> anyhow::Result<Vec<Scan>> {
     let bar = Bar::new();
     paths
         .iter()
-        .map(|p| Ok(load_scan(p, options, &bar)?))
+        .map(|p| {
+            let path = absolute_input(p, Some(&cx.workspace.root));
+            Ok(load_scan(&path, cx.options, &bar)?)
+        })
         .collect()
 }
 
