@@ -212,11 +212,8 @@ fn a_vgg_is_inspected_like_a_run() {
         .unwrap()
         .to_vec1::<f32>()
         .unwrap();
-    let got = SimilarityMatrix::read_npy(
-        &out.path()
-            .join("vgg19_to_conv3_1.safetensors/05_conv3_1.npy"),
-    )
-    .unwrap();
+    let got =
+        SimilarityMatrix::read_npy(&out.path().join("vgg19_to_conv3_1/05_conv3_1.npy")).unwrap();
     assert_eq!(got.n, neural.image_ids.len());
     let worst = got
         .values

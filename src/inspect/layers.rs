@@ -82,7 +82,7 @@ const CHUNK: usize = 100;
 pub struct NetworkAbout {
     /// The run folder or the VGG weights file.
     pub path: PathBuf,
-    /// Short name: the run's folder name or the weights file's.
+    /// Short name: the run's folder name or the weights file's without its extension.
     pub name: String,
     /// Condition, strength and seed of a run; depth and "frozen" of a VGG.
     pub label: String,
@@ -164,11 +164,13 @@ impl TappedNetwork {
             LayerChoice::Taps => vgg.block_starts(),
             LayerChoice::All => (1..=vgg.conv_layers()).collect(),
         };
-        let name = run_name(path);
         let about = NetworkAbout {
             path: path.to_path_buf(),
-            label: format!("{} {name} (frozen)", vgg.depth().label()),
-            name,
+            label: format!("{} {} (frozen)", vgg.depth().label(), run_name(path)),
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             taps: Vec::new(),
             gamma: None,
         };
