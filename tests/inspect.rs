@@ -177,7 +177,7 @@ fn a_vgg_is_inspected_like_a_run() {
         &dir,
     ]);
     assert!(
-        printed.contains("VGG19 vgg19_to_conv3_1.safetensors"),
+        printed.contains("VGG19 vgg19_to_conv3_1 (frozen)"),
         "{printed}"
     );
     let json: serde_json::Value =

@@ -14,7 +14,7 @@ use crate::nn::batch_norm::BnMode;
 use crate::nn::layer_similarity::layer_similarity;
 use crate::nn::vgg::Vgg;
 use crate::runs::checkpoint;
-use crate::runs::store::{run_name, RunInfo};
+use crate::runs::store::RunInfo;
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::train::classifier::similarity_pass_mode;
 use crate::train::classifier_model::{checkpoint_path, load_classifier, Classifier};
@@ -164,13 +164,14 @@ impl TappedNetwork {
             LayerChoice::Taps => vgg.block_starts(),
             LayerChoice::All => (1..=vgg.conv_layers()).collect(),
         };
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let about = NetworkAbout {
             path: path.to_path_buf(),
-            label: format!("{} {} (frozen)", vgg.depth().label(), run_name(path)),
-            name: path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            label: format!("{} {name} (frozen)", vgg.depth().label()),
+            name,
             taps: Vec::new(),
             gamma: None,
         };
