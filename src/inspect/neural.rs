@@ -163,7 +163,7 @@ pub fn oracle_reference(scans: &[&Scan], device: &Device) -> Result<NeuralRefere
         .join(", ");
     Ok(NeuralReference {
         matrix_name: "mean oracle similarity (Eq. 3)".into(),
-        source: format!("oracle images of {names}, never in a target"),
+        source: format!("oracle images of {names}: shown repeatedly, in no target neureg builds"),
         image_ids,
         shape,
         pixels,
