@@ -131,9 +131,8 @@ pub fn variability(a: VariabilityArgs, cx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads scans with a progress bar.
-/// Loads the scans at `paths`; a `sample_data/...` path the working folder does not have is
-/// looked up in the sample data, as a run's inputs are.
+/// Reads the scans at `paths` with a progress bar; a `sample_data/...` path the working folder
+/// does not have is looked up in the sample data, as a run's inputs are.
 pub(super) fn load_scans(paths: &[PathBuf], cx: &Context) -> anyhow::Result<Vec<Scan>> {
     let bar = Bar::new();
     paths

@@ -78,6 +78,8 @@ type Key = (InspectRequest, Vec<String>);
 
 /// The selected run's weights and one image's feature maps.
 struct Details {
+    /// The network and layer choice they were read from, kept for the next image's maps.
+    network: (Arc<TappedNetwork>, LayerChoice),
     kernels: ColorImage,
     norms: Vec<WeightNorm>,
     /// Per tapped layer: (name, channel grid).
@@ -568,8 +570,18 @@ impl InspectView {
                 LayerBn::AsLoss => (n.pixels.clone(), image),
             };
             let shape = n.shape;
+            // Another image of the same network reuses the network loaded for the last one.
+            let loaded = self
+                .details
+                .as_ref()
+                .filter(|d| d.network.0.about.path == key.0 && d.network.1 == key.2)
+                .map(|d| d.network.0.clone());
             shared.jobs.spawn(DETAILS, "feature maps", move |_| {
-                details(&key.0, (key.2, key.3), &pixels, index, shape, &device)
+                let network = match loaded {
+                    Some(network) => network,
+                    None => Arc::new(TappedNetwork::load(&key.0, key.2, &device)?),
+                };
+                details((network, key.2), key.3, &pixels, index, shape, &device)
             });
         }
         let Some(d) = &self.details else { return };
@@ -612,14 +624,14 @@ impl InspectView {
 /// The network's first-layer kernels, weight norms and the feature maps of image `index` of
 /// `pixels` (images of `shape` on [0, 1]), off the UI thread.
 fn details(
-    path: &std::path::Path,
-    (layers, bn): (LayerChoice, LayerBn),
+    network: (Arc<TappedNetwork>, LayerChoice),
+    bn: LayerBn,
     pixels: &[Vec<f32>],
     index: usize,
     shape: (usize, usize),
     device: &candle_core::Device,
 ) -> crate::Result<Details> {
-    let tapped = TappedNetwork::load(path, layers, device)?;
+    let tapped = &network.0;
     let maps = tapped
         .layers
         .iter()
@@ -636,6 +648,7 @@ fn details(
         kernels: channel_grid(&tapped.stem_kernels()?)?,
         norms: tapped.weight_norms()?,
         maps,
+        network,
     })
 }
 
