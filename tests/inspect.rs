@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 use neureg::data::{load_scan, LoadOptions, Scan};
-use neureg::inspect::layers::{LayerBn, LayerChoice};
+use neureg::inspect::layers::{LayerBn, LayerChoice, TappedNetwork};
 use neureg::inspect::neural::{oracle_reference, target_reference, ReferenceChoice};
 use neureg::inspect::{inspect, InspectRequest};
 use neureg::progress::Silent;
@@ -402,4 +402,40 @@ fn as_the_loss_saw_them_the_layers_give_the_loss_each_run_logged() {
             );
         }
     }
+}
+
+#[test]
+fn weight_norms_are_one_per_conv_layer_in_network_order() {
+    let run = common::root().join("sample_data/experiments/lecture/runs/neural-model-a20-seed0");
+    let net = TappedNetwork::load(&run, LayerChoice::All, &Device::Cpu).unwrap();
+    let norms = net.weight_norms().unwrap();
+    // The 17 conv layers the taps count, not the optimiser's momentum buffers beside them in
+    // the checkpoint, nor the shortcuts' 1 x 1 convs.
+    assert_eq!(norms.len(), 17);
+    for (i, w) in norms.iter().enumerate() {
+        assert_eq!(w.name, net.layer_name(i + 1));
+    }
+    let stored = neureg::runs::checkpoint::load(
+        &neureg::train::classifier_model::checkpoint_path(&run),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let by_hand = |key: &str| -> f64 {
+        let v = stored[key].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
+    };
+    for (i, key) in [(0, "conv1.weight"), (16, "layer4.1.conv2.weight")] {
+        assert!((norms[i].norm / by_hand(key) - 1.0).abs() < 1e-5, "{key}");
+    }
+    let vgg = TappedNetwork::load(&vgg_fixture(), LayerChoice::All, &Device::Cpu).unwrap();
+    let names: Vec<String> = vgg
+        .weight_norms()
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"]
+    );
 }

@@ -13,11 +13,10 @@ use crate::error::{Error, Result};
 use crate::nn::batch_norm::BnMode;
 use crate::nn::layer_similarity::layer_similarity;
 use crate::nn::vgg::Vgg;
-use crate::runs::checkpoint;
 use crate::runs::store::RunInfo;
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::train::classifier::similarity_pass_mode;
-use crate::train::classifier_model::{checkpoint_path, load_classifier, Classifier};
+use crate::train::classifier_model::{load_classifier, Classifier};
 
 /// Which conv layers are inspected.
 #[derive(
@@ -50,13 +49,13 @@ pub enum LayerBn {
 
 impl LayerBn {
     /// How reports say it.
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            LayerBn::Eval => "batch norm by the running statistics (evaluation mode)",
-            LayerBn::AsLoss => {
+            LayerBn::Eval => "batch norm by the running statistics (evaluation mode)".into(),
+            LayerBn::AsLoss => format!(
                 "batch norm as each run's similarity pass normalised the scan images (the \
-                 images' own statistics, in chunks of at most 100, under the default rule)"
-            }
+                 images' own statistics, in chunks of at most {CHUNK}, under the default rule)"
+            ),
         }
     }
 }
@@ -221,7 +220,12 @@ impl TappedNetwork {
     /// Every conv layer's kernel norm, in network order (a ResNet's shortcut convs left out).
     pub fn weight_norms(&self) -> Result<Vec<WeightNorm>> {
         match &self.net {
-            Net::ResNet(..) => run_weight_norms(&self.about.path),
+            Net::ResNet(c, _) => c
+                .net
+                .conv_kernels()
+                .into_iter()
+                .map(|(name, w)| WeightNorm::of(name, w))
+                .collect(),
             Net::Vgg(v) => v
                 .convs()
                 .map(|(name, conv)| WeightNorm::of(name, &conv.weight))
@@ -328,7 +332,7 @@ pub fn pixel_matrix(
 /// A conv layer's weights: its name and the Frobenius norm of its kernels.
 #[derive(Debug, Clone, Serialize)]
 pub struct WeightNorm {
-    /// Layer name (torchvision's parameter prefix, or `conv3_1` for a VGG).
+    /// Layer name (torchvision's, or `conv3_1` for a VGG).
     pub name: String,
     /// sqrt of the sum of squared kernel entries.
     pub norm: f64,
@@ -344,17 +348,4 @@ impl WeightNorm {
             shape: kernels.dims().to_vec(),
         })
     }
-}
-
-/// The conv kernels' norms of the run in `dir`, in the network's order.
-fn run_weight_norms(dir: &Path) -> Result<Vec<WeightNorm>> {
-    let tensors = checkpoint::load(&checkpoint_path(dir), &Device::Cpu)?;
-    let mut out: Vec<WeightNorm> = tensors
-        .iter()
-        .filter(|(k, t)| k.ends_with(".weight") && t.rank() == 4 && !k.contains("downsample"))
-        .map(|(k, t)| WeightNorm::of(k.trim_end_matches(".weight").to_string(), t))
-        .collect::<Result<_>>()?;
-    // conv1 first, then layer1.0.conv1, ..., as the layers run.
-    out.sort_by_key(|w| (w.name != "conv1", w.name.clone()));
-    Ok(out)
 }

@@ -226,6 +226,17 @@ impl ResNet {
         &self.stem.0.weight
     }
 
+    /// Every conv layer's kernels with its [`ResNet::conv_name`], in network order (the
+    /// shortcuts' 1 x 1 convs, which no tap counts, left out).
+    pub fn conv_kernels(&self) -> Vec<(String, &Tensor)> {
+        let convs = std::iter::once(&self.stem.0)
+            .chain(self.blocks.iter().flat_map(|b| [&b.conv1, &b.conv2]));
+        convs
+            .enumerate()
+            .map(|(i, conv)| (self.conv_name(i + 1), &conv.weight))
+            .collect()
+    }
+
     /// The class scores (B, classes) of (B, 1, H, W) images, batch norm in `mode`.
     pub fn logits(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let (logits, _) = self.run(x, mode, true)?;
