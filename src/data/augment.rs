@@ -1,4 +1,4 @@
-//! Preparing classification images for a network (SPEC 7): padding to the
+//! Preparing classification images for a network (docs/method.md section 7): padding to the
 //! network's size, normalisation, and the paper's augmentation (random crop
 //! with 4-pixel padding, horizontal flip), deterministic for a seed.
 

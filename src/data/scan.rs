@@ -1,4 +1,4 @@
-//! A scan (SPEC 1): one recording session of T trials and N neurons.
+//! A scan (docs/method.md section 1): one recording session of T trials and N neurons.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -76,6 +76,8 @@ pub struct Scan {
     /// T x N noise-free responses to each trial's image at the mean behaviour with the eye centred,
     /// present in synthetic scans (`meta/ground_truth/responses.npy`).
     pub ground_truth: Option<Vec<f32>>,
+    /// What reading it had to assume or leave out (an NWB file's choices, missing behaviour).
+    pub notices: Vec<String>,
 }
 
 impl Scan {

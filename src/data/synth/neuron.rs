@@ -1,5 +1,7 @@
-//! The simulated neurons: Gabor simple and complex cells, their nonlinearities, gains and
-//! receptive-field shifts with the pupil.
+//! One simulated V1 neuron: a Gabor receptive field laid out in visual degrees on the screen
+//! (simple: one linear filter, rectified; complex: the energy of a quadrature pair), divisively
+//! normalised by the local contrast (a Naka-Rushton contrast response), and a gain set by
+//! running, pupil size and the unobserved state of the brain.
 
 use std::f32::consts::PI;
 
@@ -7,26 +9,10 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 
-use super::*;
+use super::physiology::*;
+use super::screen::{direction_at, Screen};
 
-/// One model neuron.
-pub(super) struct Neuron {
-    /// Even (and, for complex cells, odd) filter over a window of the image.
-    pub(super) even: Filter,
-    pub(super) odd: Option<Filter>,
-    pub(super) amplitude: f32,
-    pub(super) threshold: f32,
-    pub(super) baseline: f32,
-    pub(super) running_gain: f32,
-    pub(super) pupil_gain: f32,
-    /// Log-gain loadings on the population's latent state.
-    pub(super) loadings: [f32; LATENTS],
-    /// Mean and standard deviation of the drive over the unshifted stimuli.
-    pub(super) drive_mean: f32,
-    pub(super) drive_std: f32,
-}
-
-/// A filter defined on the window `[y0, y0 + h) x [x0, x0 + w)` of the image.
+/// A filter's weights on the window `[y0, y0 + h) x [x0, x0 + w)` of the image.
 pub(super) struct Filter {
     y0: usize,
     x0: usize,
@@ -36,6 +22,24 @@ pub(super) struct Filter {
 }
 
 impl Filter {
+    fn sampled(
+        screen: &Screen,
+        centre: [f32; 2],
+        radius: f32,
+        f: &dyn Fn(f32, f32) -> f32,
+    ) -> Self {
+        let (y0, x0, h, w, weights) =
+            screen.integrate(direction_at(centre[0], centre[1]), radius, f);
+        Filter {
+            y0,
+            x0,
+            h,
+            w,
+            weights,
+        }
+    }
+
+    /// The weighted sum of `img` (row-major, `width` columns) over the window.
     pub(super) fn apply(&self, img: &[f32], width: usize) -> f32 {
         let mut acc = 0.0;
         for dy in 0..self.h {
@@ -47,100 +51,172 @@ impl Filter {
     }
 }
 
-/// Dimensions of the unobserved population state that modulates every trial (Stringer et al. 2019:
-/// low-dimensional, brain-wide, unrelated to the stimulus).
-pub(super) const LATENTS: usize = 3;
-/// Standard deviation of a neuron's log-gain loading on each latent dimension.
-pub(super) const LOADING_STD: f32 = 0.35;
+/// What a neuron is, in the units physiologists report (kept for the property tests).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// Receptive-field centre: azimuth and elevation, degrees from the screen's centre.
+    pub centre: [f32; 2],
+    /// Envelope sigma along and across the carrier, degrees.
+    pub sigma: [f32; 2],
+    /// Preferred orientation of the carrier, radians.
+    pub orientation: f32,
+    /// Preferred spatial frequency, cycles per degree.
+    pub frequency: f32,
+    /// Simple (phase-sensitive) or complex.
+    pub simple: bool,
+    /// Low-pass: an ON (+1) or OFF (-1) region instead of a Gabor (0).
+    pub low_pass: i8,
+}
 
-/// Orientations of the filter types.
-pub(super) const ORIENTATIONS: usize = 4;
-/// Envelope widths of the filter types, as fractions of the image height.
-pub(super) const SCALES: [f32; 2] = [0.07, 0.11];
-/// Cycles per envelope sigma of every filter type.
-pub(super) const CYCLES_PER_SIGMA: f32 = 0.55;
+/// One model neuron.
+pub(super) struct Neuron {
+    pub(super) tuning: Tuning,
+    even: Filter,
+    odd: Option<Filter>,
+    pool: Filter,
+    exponent: f32,
+    c50: f32,
+    max_rate: f32,
+    spontaneous: f32,
+    /// Log-gain while running against sitting still.
+    pub(super) running_log_gain: f32,
+    /// Log-gain per standard deviation of pupil size.
+    pub(super) pupil_log_gain: f32,
+    /// Log-gain loadings on the brain's latent state.
+    pub(super) loadings: [f32; LATENTS],
+}
 
-pub(super) fn random_neuron(c: &SynthConfig, rng: &mut ChaCha8Rng) -> Neuron {
-    let (h, w) = (c.height as f32, c.width as f32);
-    // A filter type (orientation, scale, phase or complex) shared by many neurons across the field.
-    let sigma = SCALES[rng.random_range(0..SCALES.len())] * h;
-    let theta = rng.random_range(0..ORIENTATIONS) as f32 * PI / ORIENTATIONS as f32;
-    let freq = CYCLES_PER_SIGMA / sigma;
-    let phase = rng.random_range(0..4) as f32 * PI / 2.0;
-    let complex = rng.random::<f32>() < 0.4;
-    let cy = rng.random_range(0.3 * h..0.7 * h);
-    let cx = rng.random_range(0.25 * w..0.75 * w);
+/// A positive value around `median` with log-normal spread `spread`.
+fn log_normal(rng: &mut ChaCha8Rng, median: f32, spread: f32) -> f32 {
+    LogNormal::new(median.ln() as f64, spread as f64).map_or(median, |d| d.sample(rng) as f32)
+}
+
+fn normal(rng: &mut ChaCha8Rng, mean: f32, sd: f32) -> f32 {
+    Normal::new(mean, sd).map_or(mean, |d| d.sample(rng))
+}
+
+/// A neuron at the imaging-field position `field` (um, within [`FIELD_UM`]^2) on `screen`.
+pub(super) fn random_neuron(screen: &Screen, field: [f32; 2], rng: &mut ChaCha8Rng) -> Neuron {
+    // The retinotopic map: the monitor is centred on the field's population receptive field.
+    let degrees_per_um = FIELD_DEGREES / FIELD_UM;
+    let centre = [
+        (field[0] - FIELD_UM / 2.0) * degrees_per_um + normal(rng, 0.0, RF_SCATTER_DEGREES),
+        (field[1] - FIELD_UM / 2.0) * degrees_per_um + normal(rng, 0.0, RF_SCATTER_DEGREES),
+    ];
+    let sigma_along = log_normal(rng, RF_SIGMA_DEGREES, RF_SIGMA_SPREAD);
+    let sigma_across = sigma_along * log_normal(rng, 1.0, RF_ASPECT_SPREAD);
+    let frequency = SF_CPD * (normal(rng, 0.0, SF_SPREAD_OCTAVES)).exp2();
+    let orientation = rng.random_range(0.0..PI);
+    let phase = rng.random_range(0.0..2.0 * PI);
+    let low_pass = if rng.random::<f32>() < LOW_PASS_FRACTION {
+        if rng.random::<bool>() {
+            1
+        } else {
+            -1
+        }
+    } else {
+        0
+    };
+    let simple = low_pass != 0 || rng.random::<f32>() < BAND_PASS_SIMPLE_FRACTION;
+    let tuning = Tuning {
+        centre,
+        sigma: [sigma_along, sigma_across],
+        orientation,
+        frequency,
+        simple,
+        low_pass,
+    };
+    let (su, sv) = (sigma_along, sigma_across);
+    // A zero-mean Gabor scaled so that an optimal grating of contrast c drives it by c.
+    let dc = (-(2.0 * PI * frequency * su).powi(2) / 2.0).exp();
     let gabor = |phase: f32| {
-        let r = (3.0 * sigma).ceil() as isize;
-        let (yc, xc) = (cy.round() as isize, cx.round() as isize);
-        let y0 = (yc - r).max(0) as usize;
-        let x0 = (xc - r).max(0) as usize;
-        let y1 = ((yc + r + 1) as usize).min(c.height);
-        let x1 = ((xc + r + 1) as usize).min(c.width);
-        let mut weights = Vec::with_capacity((y1 - y0) * (x1 - x0));
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let (dy, dx) = (y as f32 - cy, x as f32 - cx);
-                let u = dx * theta.cos() + dy * theta.sin();
-                let v = -dx * theta.sin() + dy * theta.cos();
-                let envelope = (-(u * u + 0.5 * v * v) / (2.0 * sigma * sigma)).exp();
-                weights.push(envelope * (2.0 * PI * freq * u + phase).cos());
-            }
-        }
-        let mean = weights.iter().sum::<f32>() / weights.len() as f32;
-        let norm = weights
-            .iter()
-            .map(|v| (v - mean).powi(2))
-            .sum::<f32>()
-            .sqrt()
-            .max(1e-6);
-        for v in &mut weights {
-            *v = (*v - mean) / norm;
-        }
-        Filter {
-            y0,
-            x0,
-            h: y1 - y0,
-            w: x1 - x0,
-            weights,
+        move |u: f32, v: f32| {
+            let a = u * orientation.cos() + v * orientation.sin();
+            let b = -u * orientation.sin() + v * orientation.cos();
+            let envelope = (-(a * a / (su * su) + b * b / (sv * sv)) / 2.0).exp();
+            envelope * ((2.0 * PI * frequency * a + phase).cos() - dc * phase.cos())
+                / (PI * su * sv)
         }
     };
-    let even = gabor(phase);
-    let odd = complex.then(|| gabor(phase + PI / 2.0));
-    // A fifth of the cells respond weakly, as many recorded neurons do.
-    let weak = rng.random::<f32>() < 0.2;
-    let amplitude =
-        LogNormal::new(0.0, 0.4).map_or(1.0, |d| d.sample(rng)) * if weak { 0.15 } else { 1.0 };
+    let radius = 3.0 * su.max(sv);
+    // A low-pass cell sums the contrast in its region (a uniform field of contrast c drives it by
+    // c), ON or OFF.
+    let region = move |u: f32, v: f32| {
+        low_pass as f32 * (-(u * u / (su * su) + v * v / (sv * sv)) / 2.0).exp()
+            / (2.0 * PI * su * sv)
+    };
+    let even = if low_pass != 0 {
+        Filter::sampled(screen, centre, radius, &region)
+    } else {
+        Filter::sampled(screen, centre, radius, &gabor(phase))
+    };
+    let odd = (!simple).then(|| Filter::sampled(screen, centre, radius, &gabor(phase + PI / 2.0)));
+    // The normalisation pool: a Gaussian of the local squared contrast, weights summing to 1.
+    let sp = POOL_SCALE * (su * sv).sqrt();
+    let pool = Filter::sampled(screen, centre, 3.0 * sp, &|u: f32, v: f32| {
+        (-(u * u + v * v) / (2.0 * sp * sp)).exp() / (2.0 * PI * sp * sp)
+    });
     Neuron {
+        tuning,
         even,
         odd,
-        amplitude,
-        threshold: rng.random_range(0.0..1.0),
-        baseline: rng.random_range(0.05..0.3),
-        running_gain: Normal::new(0.25, 0.1).map_or(0.25, |d| d.sample(rng)),
-        pupil_gain: Normal::new(0.1, 0.1).map_or(0.1, |d| d.sample(rng)),
-        loadings: std::array::from_fn(|_| {
-            Normal::new(0.0, LOADING_STD).map_or(0.0, |d| d.sample(rng))
-        }),
-        drive_mean: 0.0,
-        drive_std: 1.0,
+        pool,
+        exponent: normal(rng, EXPONENT.0, EXPONENT.1).clamp(1.0, 4.0),
+        c50: log_normal(rng, C50, C50_SPREAD),
+        max_rate: log_normal(rng, MAX_RATE_HZ.0, MAX_RATE_HZ.1),
+        spontaneous: log_normal(rng, SPONTANEOUS_HZ.0, SPONTANEOUS_HZ.1),
+        running_log_gain: normal(rng, RUNNING_GAIN.0.ln(), RUNNING_GAIN.1),
+        pupil_log_gain: normal(rng, PUPIL_LOG_GAIN.0, PUPIL_LOG_GAIN.1),
+        loadings: std::array::from_fn(|_| normal(rng, 0.0, LOADING_SPREAD)),
+    }
+}
+
+/// An image as the neurons see it: contrast against the screen's mean gray, and its square.
+pub(super) struct Contrast {
+    contrast: Vec<f32>,
+    squared: Vec<f32>,
+    width: usize,
+}
+
+impl Contrast {
+    /// Of `img` (luminance 0-255, row-major, `width` columns; the screen's mean gray is 128).
+    pub(super) fn of(img: &[f32], width: usize) -> Self {
+        Self::from_contrast(img.iter().map(|v| (v - 128.0) / 128.0).collect(), width)
+    }
+
+    /// Of contrast values (0 is the mean gray).
+    pub(super) fn from_contrast(contrast: Vec<f32>, width: usize) -> Self {
+        let squared = contrast.iter().map(|c| c * c).collect();
+        Contrast {
+            contrast,
+            squared,
+            width,
+        }
     }
 }
 
 impl Neuron {
-    pub(super) fn raw_drive(&self, img: &[f32], width: usize) -> f32 {
-        let e = self.even.apply(img, width);
+    /// The filter drive: the rectified linear response (simple) or the quadrature pair's energy
+    /// (complex), in contrast units.
+    fn drive(&self, image: &Contrast) -> f32 {
+        let e = self.even.apply(&image.contrast, image.width);
         match &self.odd {
-            Some(o) => (e * e + o.apply(img, width).powi(2)).sqrt(),
-            None => e,
+            Some(o) => (e * e + o.apply(&image.contrast, image.width).powi(2)).sqrt(),
+            None => e.max(0.0),
         }
     }
 
-    /// Mean response to `img` at the given behaviour gain (before trial noise).
-    pub(super) fn rate(&self, img: &[f32], width: usize, gain: f32) -> f32 {
-        let z = (self.raw_drive(img, width) - self.drive_mean) / self.drive_std;
-        let softplus = (2.0 * (z - self.threshold)).exp().ln_1p();
-        gain * (self.baseline + self.amplitude * softplus)
+    /// The local contrast of the normalisation pool (an optimal grating of contrast c gives c).
+    fn pool_contrast(&self, image: &Contrast) -> f32 {
+        (2.0 * self.pool.apply(&image.squared, image.width).max(0.0)).sqrt()
+    }
+
+    /// Mean rate (spikes/s) to `image` with the visual response scaled by `gain`.
+    pub(super) fn rate(&self, image: &Contrast, gain: f32) -> f32 {
+        let n = self.exponent;
+        let d = self.drive(image).powf(n);
+        let p = self.pool_contrast(image).powf(n);
+        self.spontaneous + gain * self.max_rate * d / (self.c50.powf(n) + p)
     }
 }
 
