@@ -1,4 +1,4 @@
-//! Classification sets (SPEC 7): CIFAR-10/100 binary, IDX (MNIST, Fashion-MNIST)
+//! Classification sets (docs/method.md section 7): CIFAR-10/100 binary, IDX (MNIST, Fashion-MNIST)
 //! and image folders, all as grayscale images on [0, 1].
 
 use std::path::Path;

@@ -1,5 +1,5 @@
-//! Reading and writing: scans (Sensorium file tree, folder or zip), classification sets (CIFAR
-//! binary, IDX, image folders) and the synthetic scan generator.
+//! Reading and writing: scans (Sensorium file tree, folder or zip; NWB 2 files), classification
+//! sets (CIFAR binary, IDX, image folders) and the synthetic scan generator.
 
 pub mod augment;
 pub mod cifar;
@@ -9,6 +9,7 @@ pub mod idx;
 pub mod image_file;
 pub mod image_folder;
 pub mod npy;
+pub mod nwb;
 pub mod photos;
 pub mod scan;
 pub mod scan_read;

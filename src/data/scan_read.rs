@@ -5,16 +5,37 @@ use std::path::Path;
 
 use crate::data::downsample::area_average;
 use crate::data::npy::{read_f32, read_i64, read_strings, NpyArray};
+use crate::data::nwb::{is_nwb, load_nwb, NwbOptions};
 use crate::data::scan::{NeuronMeta, Scan, Tier};
 use crate::data::source::ScanSource;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
 /// How to read a scan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadOptions {
     /// Downsample images to (height, width) by area averaging (e.g. 144 x 256 to the paper's 36 x 64).
     pub downsample_to: Option<(usize, usize)>,
+    /// How to read an NWB file.
+    pub nwb: NwbOptions,
+}
+
+/// Reads a scan from a folder or a `.zip` in the Sensorium layout, or from an NWB file.
+pub fn load_scan(path: &Path, options: LoadOptions, progress: &dyn Progress) -> Result<Scan> {
+    let mut scan = if is_nwb(path) {
+        load_nwb(path, &options.nwb, progress)?
+    } else {
+        load_sensorium(path, progress)?
+    };
+    if let Some(to) = options.downsample_to {
+        let from = scan.image_shape;
+        for img in scan.images.values_mut() {
+            *img = area_average(img, from, to)
+                .map_err(|problem| Error::file(path.display(), problem))?;
+        }
+        scan.image_shape = to;
+    }
+    Ok(scan)
 }
 
 /// The per-trial folders and whether each is required.
@@ -25,8 +46,8 @@ const TRIAL_FOLDERS: [(&str, bool); 4] = [
     ("data/pupil_center", false),
 ];
 
-/// Reads a scan from a folder or a `.zip`.
-pub fn load_scan(path: &Path, options: LoadOptions, progress: &dyn Progress) -> Result<Scan> {
+/// Reads a scan in the Sensorium layout from a folder or a `.zip`.
+fn load_sensorium(path: &Path, progress: &dyn Progress) -> Result<Scan> {
     let mut src = ScanSource::open(path)?;
     let name = path
         .file_stem()
@@ -143,14 +164,7 @@ pub fn load_scan(path: &Path, options: LoadOptions, progress: &dyn Progress) -> 
         }
         progress.advance(1);
     }
-    let (mut h, mut w) = image_shape.unwrap_or((0, 0));
-    if let Some((th, tw)) = options.downsample_to {
-        for img in images.values_mut() {
-            *img = area_average(img, (h, w), (th, tw))
-                .map_err(|problem| Error::file(src.describe("data/images"), problem))?;
-        }
-        (h, w) = (th, tw);
-    }
+    let (h, w) = image_shape.unwrap_or((0, 0));
 
     let ground_truth = optional_matrix(&mut src, "meta/ground_truth/responses.npy", t_count, n)?;
     let neurons = NeuronMeta {
@@ -174,6 +188,7 @@ pub fn load_scan(path: &Path, options: LoadOptions, progress: &dyn Progress) -> 
         images,
         neurons,
         ground_truth,
+        notices: Vec::new(),
     })
 }
 
