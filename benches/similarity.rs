@@ -1,4 +1,4 @@
-//! Benchmark of SPEC 2-4 at the paper's size, against the same computation in
+//! Benchmark of docs/method.md sections 2-4 at the paper's size, against the same computation in
 //! NumPy timed in the same run (when python3 with numpy is present).
 //! Prints figures; never fails.
 //!
@@ -81,6 +81,7 @@ fn main() {
         neurons: Default::default(),
         ground_truth: None,
         image_ids,
+        notices: Vec::new(),
     };
     let ids: Vec<i64> = (0..images as i64).collect();
     let device = Device::Cpu;

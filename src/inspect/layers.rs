@@ -136,7 +136,7 @@ impl TappedNetwork {
         // A pass that would move the running statistics reads them here without moving them.
         let loss_mode = match similarity_pass_mode(info.config.bn_statistics) {
             BnMode::Eval => BnMode::Eval,
-            BnMode::Train | BnMode::BatchOnly => BnMode::BatchOnly,
+            BnMode::Train | BnMode::BatchOnly | BnMode::Collect => BnMode::BatchOnly,
         };
         let about = NetworkAbout {
             path: dir.to_path_buf(),
@@ -318,15 +318,6 @@ fn matrix_of(s: &Tensor) -> Result<SimilarityMatrix> {
         n,
         values: s.flatten_all()?.to_vec1::<f32>()?,
     })
-}
-
-/// The pixel baseline: Eq. 9 over the raw pixels.
-pub fn pixel_matrix(
-    pixels: &[Vec<f32>],
-    shape: (usize, usize),
-    device: &Device,
-) -> Result<SimilarityMatrix> {
-    matrix_of(&layer_similarity(&images_tensor(pixels, shape, device)?)?)
 }
 
 /// A conv layer's weights: its name and the Frobenius norm of its kernels.

@@ -4,7 +4,6 @@
 //! CKA, debiased CKA) with bootstrap intervals, the noise ceiling of the neural matrix and the
 //! pixel baseline. `neureg inspect` and the window's Inspect tab both call [`inspect`].
 
-pub mod agreement;
 pub mod layers;
 pub mod neural;
 pub mod write;
@@ -16,14 +15,13 @@ use rayon::prelude::*;
 
 use crate::data::Scan;
 use crate::error::Result;
-use crate::inspect::agreement::{bootstrap, Estimate};
-use crate::inspect::layers::{
-    pixel_matrix, LayerBn, LayerChoice, LayerMatrix, NetworkAbout, TappedNetwork,
-};
+use crate::inspect::layers::{LayerBn, LayerChoice, LayerMatrix, NetworkAbout, TappedNetwork};
 use crate::inspect::neural::{reference, NeuralReference, ReferenceChoice};
 use crate::progress::Progress;
+use crate::similarity::agreement::{bootstrap, Estimate};
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::similarity::ordering::spectral_order;
+use crate::similarity::pixels::pixel_similarity;
 
 /// What to inspect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,7 +65,7 @@ pub struct Inspection {
     pub neural: NeuralReference,
     /// The spectral order of the neural matrix, shared by every matrix shown.
     pub order: Vec<usize>,
-    /// Eq. 9 of the raw pixels and its agreement with the neural matrix.
+    /// The pixel similarity (`similarity::pixels`) and its agreement with the neural matrix.
     pub pixels: LayerResult,
     /// The networks.
     pub networks: Vec<NetworkInspection>,
@@ -87,7 +85,8 @@ pub fn inspect(
     let neural = reference(&request.reference, scans, device)?;
     let estimate =
         |m: &SimilarityMatrix| bootstrap(m, &neural.matrix, request.resamples, request.seed);
-    let pixel = pixel_matrix(&neural.pixels, neural.shape, device)?;
+    let refs: Vec<&[f32]> = neural.pixels.iter().map(Vec::as_slice).collect();
+    let pixel = pixel_similarity(&refs, neural.shape, 0.0, device)?;
     let pixels = LayerResult {
         estimate: estimate(&pixel)?,
         layer: LayerMatrix {

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Scan;
 use crate::error::{Error, Result};
-use crate::inspect::agreement::{agreement, Agreement};
 use crate::runs::config::RunConfig;
 use crate::runs::store::run_name;
+use crate::similarity::agreement::{agreement, Agreement};
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::similarity::oracle::{common_oracle_ids, oracle_similarity_of_trials};
 use crate::similarity::weights::snr_weights;

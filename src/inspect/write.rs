@@ -12,9 +12,9 @@ use crate::atomic::write_atomic;
 use crate::data::npy::encode;
 use crate::error::{Error, Result};
 use crate::experiment::figures::{palette, render, Chart, Mark, Series};
-use crate::inspect::agreement::MEASURES;
 use crate::inspect::neural::CEILING_METHOD;
 use crate::inspect::{Inspection, LayerResult};
+use crate::similarity::agreement::MEASURES;
 use crate::similarity::matrix::SimilarityMatrix;
 
 /// The measures' names in figures.

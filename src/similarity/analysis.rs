@@ -1,22 +1,23 @@
 //! The oracle analysis of a set of scans, as the window and `neureg oracle` show it:
 //! weights, one oracle matrix per scan over their common oracle images, the
-//! mean, a shared ordering and the variability of Fig. 1C.
+//! mean, a shared ordering, the variability of Fig. 1C and the pixel baseline.
 
 use candle_core::Device;
 
 use crate::data::Scan;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::similarity::oracle::{common_oracle_ids, oracle_similarity, OracleSimilarity};
 use crate::similarity::ordering::spectral_order;
+use crate::similarity::pixels::{pixel_baseline, pixel_similarity, PixelBaseline, RESAMPLES};
 use crate::similarity::variability::{variability_report, VariabilityReport};
 use crate::similarity::weights::{snr_weights, SnrWeights};
 
 /// Histogram bins used for the variability of Fig. 1C.
 pub const VARIABILITY_BINS: usize = 80;
 
-/// Everything SPEC 2-5 says about a set of scans.
+/// Everything docs/method.md sections 2-5 says about a set of scans.
 #[derive(Debug, Clone)]
 pub struct OracleAnalysis {
     /// The oracle images common to all scans, ascending ids.
@@ -33,9 +34,13 @@ pub struct OracleAnalysis {
     pub order: Vec<usize>,
     /// Eq. 4 and 5.
     pub variability: VariabilityReport,
+    /// The pixel similarity of the oracle images (`similarity::pixels`), rows as `image_ids`.
+    pub pixels: SimilarityMatrix,
+    /// The mean's agreement with it, raw and low-passed.
+    pub pixel_baseline: PixelBaseline,
 }
 
-/// Runs SPEC 2-5 on `scans`.
+/// Runs docs/method.md sections 2-5 on `scans`.
 pub fn analyse_oracles(
     scans: &[&Scan],
     device: &Device,
@@ -59,6 +64,17 @@ pub fn analyse_oracles(
     });
     let order = spectral_order(&mean);
     let variability = variability_report(&oracles, VARIABILITY_BINS)?;
+    let first = scans[0];
+    let images = image_ids
+        .iter()
+        .map(|id| {
+            first.image(*id).ok_or_else(|| {
+                Error::analysis(&first.name, format!("has no image {id} for its trials"))
+            })
+        })
+        .collect::<Result<Vec<&[f32]>>>()?;
+    let pixels = pixel_similarity(&images, first.image_shape, 0.0, device)?;
+    let pixel_baseline = pixel_baseline(&mean, &images, first.image_shape, RESAMPLES, 0, device)?;
     progress.advance(1);
     Ok(OracleAnalysis {
         image_ids,
@@ -68,5 +84,7 @@ pub fn analyse_oracles(
         mean,
         order,
         variability,
+        pixels,
+        pixel_baseline,
     })
 }

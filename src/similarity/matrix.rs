@@ -1,4 +1,4 @@
-//! Similarity of population responses (SPEC 3, Eq. 2).
+//! Similarity of population responses (docs/method.md section 3, Eq. 2).
 
 use candle_core::{Device, Tensor};
 

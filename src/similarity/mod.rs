@@ -1,12 +1,14 @@
-//! SPEC 2-5: signal-to-noise weights, similarity matrices, oracle similarity,
+//! docs/method.md sections 2-5: signal-to-noise weights, similarity matrices, oracle similarity,
 //! variability across scans and repeats, a shared ordering and comparisons.
 
+pub mod agreement;
 pub mod analysis;
 pub mod compare;
 pub mod denoising;
 pub mod matrix;
 pub mod oracle;
 pub mod ordering;
+pub mod pixels;
 pub mod quality;
 pub mod target;
 pub mod variability;
@@ -31,5 +33,6 @@ pub(crate) fn test_scan(trials: &[(i64, [f32; 2])]) -> crate::data::Scan {
         images: trials.iter().map(|t| (t.0, vec![0.0])).collect(),
         neurons: Default::default(),
         ground_truth: None,
+        notices: Vec::new(),
     }
 }

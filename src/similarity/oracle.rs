@@ -1,4 +1,4 @@
-//! Oracle similarity (SPEC 4, Eq. 3): similarity averaged over repeats.
+//! Oracle similarity (docs/method.md section 4, Eq. 3): similarity averaged over repeats.
 
 use std::collections::{BTreeMap, BTreeSet};
 

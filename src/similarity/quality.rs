@@ -1,4 +1,4 @@
-//! How well a model predicts each neuron (SPEC 6): single-trial correlation,
+//! How well a model predicts each neuron (docs/method.md section 6): single-trial correlation,
 //! correlation to the oracle mean, fraction of explainable variance explained,
 //! and the oracle-correlation ceiling the data allow.
 

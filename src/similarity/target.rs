@@ -1,4 +1,4 @@
-//! Regularisation targets (SPEC 6, Eq. 6): the model similarity of the
+//! Regularisation targets (docs/method.md section 6, Eq. 6): the model similarity of the
 //! predictors' responses to one image set, averaged over scans (Neural
 //! (model)), or the raw single-trial similarity of the same images (Neural
 //! (data)). A target is a `.npy` matrix with a JSON sidecar.
@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::runs::predictor::LoadedPredictor;
 use crate::similarity::matrix::{similarity_matrix, SimilarityMatrix};
+use crate::similarity::pixels::pixel_similarity;
 use crate::similarity::quality::stored_quality;
 
 /// How neurons are weighted in Eq. 6.
@@ -137,23 +138,76 @@ pub fn common_single_images(scans: &[&Scan]) -> Result<ImageSet> {
     })
 }
 
-/// What a target is and how it was made (the JSON sidecar).
+/// What a target is and how it was made (the JSON sidecar). Only `image_ids` is required: a
+/// matrix made elsewhere (NumPy, rsatoolbox) needs nothing more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetMeta {
-    /// `neural_model` or `neural_data`.
+    /// `neural_model`, `neural_data`, `pixel_thresholded`, `pixel_cosine`, or what a sidecar
+    /// made elsewhere says (`custom` when it says nothing).
+    #[serde(default = "custom_kind")]
     pub kind: String,
     /// Rows and columns of the matrix.
     pub image_ids: Vec<i64>,
     /// Where the images came from.
+    #[serde(default)]
     pub image_source: String,
     /// The scans whose matrices were averaged.
+    #[serde(default)]
     pub scans: Vec<String>,
     /// The predictor folders used (Neural (model) only).
+    #[serde(default)]
     pub predictors: Vec<PathBuf>,
-    /// Neuron weighting.
-    pub weighting: Weighting,
+    /// Neuron weighting (neural targets only).
+    #[serde(default)]
+    pub weighting: Option<Weighting>,
     /// neureg's version.
+    #[serde(default)]
     pub version: String,
+}
+
+fn custom_kind() -> String {
+    "custom".into()
+}
+
+/// Where a thresholded pixel target's +1 and -1 entries are put: just inside, so that atanh
+/// stays finite at the value pixel-reg's eps of 1e-5 in its logarithms gives (atanh 6.1).
+pub const PIXEL_SATURATION: f32 = 1.0 - 1e-5;
+
+/// The Pixel controls' target (Attias, Pehlevan and Obeid 2024): the pixel similarity of
+/// `images` (`similarity::pixels`); with a `threshold` TH, +1 where it exceeds TH, -1 where it
+/// is below -TH, 0 between (pixel-reg's "boosting"), the diagonal 1.
+pub fn pixel_target(images: &ImageSet, threshold: Option<f64>, device: &Device) -> Result<Target> {
+    let refs: Vec<&[f32]> = images.pixels.iter().map(Vec::as_slice).collect();
+    let mut matrix = pixel_similarity(&refs, images.shape, 0.0, device)?;
+    if let Some(th) = threshold {
+        let n = matrix.n;
+        for (k, v) in matrix.values.iter_mut().enumerate() {
+            *v = if k / n == k % n {
+                1.0
+            } else if *v as f64 > th {
+                PIXEL_SATURATION
+            } else if (*v as f64) < -th {
+                -PIXEL_SATURATION
+            } else {
+                0.0
+            };
+        }
+    }
+    Ok(Target {
+        matrix,
+        meta: TargetMeta {
+            kind: match threshold {
+                Some(_) => "pixel_thresholded".into(),
+                None => "pixel_cosine".into(),
+            },
+            image_ids: images.ids.clone(),
+            image_source: images.source.clone(),
+            scans: Vec::new(),
+            predictors: Vec::new(),
+            weighting: None,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+    })
 }
 
 /// A target matrix with its description.
@@ -214,7 +268,7 @@ pub fn model_target(
             image_source: images.source.clone(),
             scans: predictors.iter().map(|p| p.meta.scan.clone()).collect(),
             predictors: predictors.iter().map(|p| p.dir.clone()).collect(),
-            weighting,
+            weighting: Some(weighting),
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
     })
@@ -245,7 +299,7 @@ pub fn data_target(scans: &[&Scan], ids: &[i64], device: &Device) -> Result<Targ
             image_source: "single trials of the scans".into(),
             scans: scans.iter().map(|s| s.name.clone()).collect(),
             predictors: Vec::new(),
-            weighting: Weighting::Snr,
+            weighting: Some(Weighting::Snr),
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
     })
@@ -258,6 +312,18 @@ pub fn save_target(path: &Path, target: &Target) -> Result<()> {
     let text = serde_json::to_string_pretty(&target.meta)
         .map_err(|e| Error::file(path.display(), e.to_string()))?;
     write_atomic(&path.with_extension("json"), text.as_bytes())
+}
+
+/// A matrix and the image ids of its rows: the sidecar's (`path` with extension `.json`) when
+/// there is one, else the positions 0, 1, ... in its image source.
+pub fn matrix_and_ids(path: &Path) -> Result<(SimilarityMatrix, Vec<i64>)> {
+    if path.with_extension("json").is_file() {
+        let t = load_target(path)?;
+        return Ok((t.matrix, t.meta.image_ids));
+    }
+    let m = SimilarityMatrix::read_npy(path)?;
+    let ids = (0..m.n as i64).collect();
+    Ok((m, ids))
 }
 
 /// Reads a target and its sidecar, checking that they agree.
@@ -311,7 +377,7 @@ mod tests {
                 image_source: "test".into(),
                 scans: vec!["a".into()],
                 predictors: vec![],
-                weighting: Weighting::SnrRho,
+                weighting: Some(Weighting::SnrRho),
                 version: "0".into(),
             },
         };

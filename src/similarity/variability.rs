@@ -1,4 +1,4 @@
-//! Variability across scans and across repeats (SPEC 5, Eq. 4, 5).
+//! Variability across scans and across repeats (docs/method.md section 5, Eq. 4, 5).
 
 use crate::error::{Error, Result};
 use crate::similarity::oracle::OracleSimilarity;

@@ -1,4 +1,4 @@
-//! Signal-to-noise weights (SPEC 2, Eq. 1).
+//! Signal-to-noise weights (docs/method.md section 2, Eq. 1).
 
 use std::collections::BTreeMap;
 
