@@ -1,5 +1,29 @@
-//! Statistics over seeds and samples: mean and standard error, paired differences, bootstrap
-//! percentile intervals.
+//! Statistics over seeds and samples: mean and standard error, paired differences and their
+//! tests, Holm's correction, power, bootstrap percentile intervals.
+
+pub mod holm;
+pub mod paired;
+pub mod power;
+
+pub use holm::holm;
+
+/// Reading back what JSON wrote for a NaN (`null`): serde_json writes a non-finite number as
+/// `null` and refuses to read `null` as a number, so undefined statistics need these.
+pub mod nan_as_null {
+    use serde::{Deserialize, Deserializer};
+
+    /// A number, or NaN for `null`.
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    /// A pair of numbers, each NaN for `null`.
+    pub fn pair<'de, D: Deserializer<'de>>(d: D) -> Result<(f64, f64), D::Error> {
+        let (a, b) = <(Option<f64>, Option<f64>)>::deserialize(d)?;
+        Ok((a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)))
+    }
+}
+pub use paired::{paired_comparison, PairedComparison};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -9,8 +33,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MeanSem {
     /// The mean.
+    #[serde(deserialize_with = "nan_as_null::number")]
     pub mean: f64,
     /// Standard error of the mean: sample standard deviation (n - 1) over sqrt(n).
+    #[serde(deserialize_with = "nan_as_null::number")]
     pub sem: f64,
     /// Number of values.
     pub n: usize,
