@@ -1,4 +1,4 @@
-//! Benchmark of the attacks (SPEC 8): gradient steps per second on ResNet18
+//! Benchmark of the attacks (docs/method.md section 8): gradient steps per second on ResNet18
 //! (evaluation mode, the cross-entropy's gradient with respect to a batch of
 //! 1 x 32 x 32 images, the step every gradient attack repeats), against the
 //! same network and step in PyTorch (`scripts/resnet_torch.py --attack`) in the
@@ -47,6 +47,7 @@ fn neureg(width: f64, batch: usize, steps: usize) -> neureg::Result<f64> {
         width,
         classes: 10,
         taps: vec![17],
+        blur: None,
     };
     ResNet::new(&config, seeded_var_builder(&varmap, 0, &dev))?;
     // Frozen, as `load_classifier` gives it to the attacks: gradients reach the images only.

@@ -1,4 +1,4 @@
-//! Benchmark of the regularised classifier (SPEC 7): training images per
+//! Benchmark of the regularised classifier (docs/method.md section 7): training images per
 //! second for ResNet18 at batch 64 on 1 x 32 x 32 images, without and with
 //! the similarity loss (a second batch of 64 scan-sized 36 x 64 images, five
 //! taps), and inference; the same network and step in PyTorch

@@ -1,4 +1,4 @@
-//! Benchmark of the predictive model (SPEC 6): a training epoch at the sample
+//! Benchmark of the predictive model (docs/method.md section 6): a training epoch at the sample
 //! scans' size and at the paper's (5000 images, 8000 neurons), and predicting
 //! 5000 images; the same model in PyTorch (`scripts/predictor_torch.py`) timed
 //! in the same run when python3 with torch is present. An epoch is timed as a

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The predictive model of SPEC 6 in PyTorch, as an independent reference for neureg's.
+"""The predictive model of docs/method.md section 6 in PyTorch, as an independent reference for neureg's.
 
 Same architecture and defaults as `neureg fit-predictor` (stacked core with skip
 connections, batch norm, ELU; Gaussian readout sampled around learned positions

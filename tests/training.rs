@@ -1,4 +1,4 @@
-//! Regularised classifier training (SPEC 7) end to end: the classification
+//! Regularised classifier training (docs/method.md section 7) end to end: the classification
 //! readers on real files, the joint loss, resuming a killed run, NaN stops and
 //! the errors a user can cause.
 
@@ -183,6 +183,7 @@ fn one_step_lowers_the_joint_loss_and_theta_learns() {
         width: 0.125,
         classes: 3,
         taps: vec![1, 5, 9, 13, 17],
+        blur: None,
     };
     let net = ResNet::new(&config, vb.clone()).unwrap();
     let theta = vb
@@ -285,6 +286,11 @@ fn tiny_config(dir: &Path) -> RunConfig {
         weight_decay: 5e-4,
         log_every: 2,
         bn_statistics: BnStatistics::Classification,
+        // The rules for the running statistics are tested as they act between recomputations.
+        precise_bn_batches: 0,
+        similarity_batch: 0,
+        pixel_threshold: 0.8,
+        blur_sigma: 1.5,
         version: String::new(),
     }
 }
@@ -603,6 +609,106 @@ fn a_regularised_run_classifies_its_training_images_alike_in_evaluation_and_trai
         mean(&mixed_gaps) > 1.5 * mean(&gaps),
         "mixed rule: gaps {mixed_gaps:?} against {gaps:?}"
     );
+}
+
+#[test]
+fn precise_batch_norm_makes_evaluation_mode_classify_the_training_images_as_training_mode_does() {
+    // A None run of 640 images for 2 epochs at the initial learning rate: its running statistics
+    // trail the weights, so evaluation mode misclassifies training images that training mode
+    // gets right. Recomputed over 50 batches before each checkpoint, the two agree.
+    let dir = tempfile::tempdir().unwrap();
+    let gap = |precise: usize, seed: u64| {
+        let run = dir.path().join(format!("none-{precise}-{seed}"));
+        let c = RunConfig {
+            train_limit: 640,
+            epochs: 2,
+            batch: 32,
+            lr: 0.1,
+            condition: Condition::None,
+            target: None,
+            seed,
+            precise_bn_batches: precise,
+            ..tiny_config(dir.path())
+        };
+        train_run(&run, &c, &common::device(), &Silent).unwrap();
+        let eval = training_accuracy(&run, 512, BnMode::Eval);
+        let train = training_accuracy(&run, 512, BnMode::BatchOnly);
+        eprintln!("precise {precise}, seed {seed}: evaluation {eval:.3}, training mode {train:.3}");
+        (eval - train).abs()
+    };
+    let mean = |v: [f64; 2]| (v[0] + v[1]) / 2.0;
+    let precise = mean([gap(50, 0), gap(50, 1)]);
+    let lagging = mean([gap(0, 0), gap(0, 1)]);
+    assert!(precise < 0.03, "with precise batch norm: gap {precise}");
+    assert!(lagging > 0.1, "without: gap {lagging}");
+}
+
+#[test]
+fn the_pixel_and_blur_controls_train_evaluate_and_are_attacked() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = RunConfig {
+        train_limit: 64,
+        epochs: 1,
+        target: None,
+        precise_bn_batches: 2,
+        similarity_batch: 8,
+        ..tiny_config(dir.path())
+    };
+    for condition in [
+        Condition::PixelThresholded,
+        Condition::PixelCosine,
+        Condition::Blur,
+    ] {
+        let run = dir.path().join(format!("{condition:?}"));
+        let c = RunConfig {
+            condition,
+            ..base.clone()
+        };
+        let info = train_run(&run, &c, &common::device(), &Silent).unwrap();
+        assert_eq!(info.status(), RunStatus::Finished, "{condition:?}");
+        // The similarity loss is logged for the Pixel controls and absent for Blur.
+        let sim: Vec<f64> = info
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                MetricEvent::Step { sim_loss, .. } => Some(*sim_loss),
+                _ => None,
+            })
+            .collect();
+        assert!(!sim.is_empty());
+        if condition == Condition::Blur {
+            assert!(sim.iter().all(|&s| s == 0.0), "{sim:?}");
+        } else {
+            assert!(sim.iter().all(|&s| s > 0.0), "{sim:?}");
+        }
+        let noise = dir.path().join(format!("noise-{condition:?}.json"));
+        let out = common::ok(&[
+            "eval-noise",
+            run.to_str().unwrap(),
+            "--samples",
+            "8",
+            "--out",
+            noise.to_str().unwrap(),
+        ]);
+        assert!(out.contains(condition.label()), "{out}");
+        let adv = dir.path().join(format!("adv-{condition:?}"));
+        common::ok(&[
+            "attack",
+            run.to_str().unwrap(),
+            "--attack",
+            "fmn",
+            "--norm",
+            "l2",
+            "--samples",
+            "4",
+            "--out",
+            adv.to_str().unwrap(),
+        ]);
+    }
+    // The blur is part of the stored network, so evaluation and attacks go through it.
+    let blur = dir.path().join("Blur");
+    let model = neureg::train::classifier_model::load_classifier(&blur, &common::device()).unwrap();
+    assert_eq!(model.net.config().blur, Some(1.5));
 }
 
 /// The same seeded regularised run trained twice through the binary: with neureg's CPU kernels

@@ -1,4 +1,4 @@
-//! The factorised readout option (SPEC 6): per neuron a spatial mask over the
+//! The factorised readout option (docs/method.md section 6): per neuron a spatial mask over the
 //! feature map times a feature vector, plus a bias.
 
 use candle_core::Tensor;

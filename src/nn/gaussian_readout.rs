@@ -1,4 +1,4 @@
-//! The Gaussian readout of the predictive model (SPEC 6): one learned position
+//! The Gaussian readout of the predictive model (docs/method.md section 6): one learned position
 //! per neuron on the core's feature map, sampled bilinearly, then a feature
 //! vector and a bias. While training, each neuron reads at a point drawn
 //! from a Gaussian around its position with a learned spread (as

@@ -1,8 +1,9 @@
-//! Networks and their optimisers: the predictive model of SPEC 6 and the ResNets of SPEC 7.
+//! Networks and their optimisers: the predictive model of docs/method.md section 6 and the ResNets of docs/method.md section 7.
 
 pub mod adam;
 pub mod add_relu;
 pub mod batch_norm;
+pub mod blur;
 pub mod conv;
 pub(crate) mod cpu;
 pub mod factorized_readout;

@@ -1,4 +1,4 @@
-//! The predictive model of SPEC 6: core, readout, shifter and modulator,
+//! The predictive model of docs/method.md section 6: core, readout, shifter and modulator,
 //! mapping an image (plus behaviour and pupil centre) to every neuron of a scan.
 
 use std::sync::Mutex;
@@ -26,7 +26,7 @@ pub enum ReadoutKind {
     Factorized,
 }
 
-/// The architecture (SPEC 6 defaults: 3 layers, kernels 9 and 7; the paper uses 32-64 channels).
+/// The architecture (docs/method.md section 6 defaults: 3 layers, kernels 9 and 7; the paper uses 32-64 channels).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct PredictorConfig {
     /// Channels per core layer.

@@ -1,10 +1,11 @@
-//! ResNet18 and ResNet34 in their CIFAR form (SPEC 7): a 3 x 3 stem without
+//! ResNet18 and ResNet34 in their CIFAR form (docs/method.md section 7): a 3 x 3 stem without
 //! max-pooling, four stages of basic blocks, global average pooling and a
 //! linear classifier; one input channel; a width multiplier for quick CPU
 //! demos. Fully convolutional up to the pooling, so the same core takes the
 //! 36 x 64 scan images. Feature taps return chosen conv layers' activations.
 //! Variable names follow torchvision's `resnet18` (`conv1`, `bn1`,
-//! `layer1.0.conv1`, `layer2.0.downsample.0`, `fc`).
+//! `layer1.0.conv1`, `layer2.0.downsample.0`, `fc`). The Blur control puts a fixed Gaussian blur
+//! in front of the stem (`nn::blur`), so training, evaluation, noise and every attack see it.
 
 use candle_core::{Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::nn::add_relu::add_relu;
 use crate::nn::batch_norm::{BatchNorm2d, BnMode};
+use crate::nn::blur::Blur;
 use crate::nn::conv::{Conv2d, Conv2dConfig};
 
 /// The depth of the network.
@@ -63,6 +65,9 @@ pub struct ResNetConfig {
     pub classes: usize,
     /// Conv layers (1-based, stem = 1) whose activations are tapped.
     pub taps: Vec<usize>,
+    /// A fixed Gaussian blur of this width (pixels) in front of the stem (the Blur control).
+    #[serde(default)]
+    pub blur: Option<f64>,
 }
 
 impl ResNetConfig {
@@ -156,6 +161,7 @@ impl BasicBlock {
 /// A CIFAR ResNet with feature taps.
 pub struct ResNet {
     config: ResNetConfig,
+    blur: Option<Blur>,
     stem: (Conv2d, BatchNorm2d),
     blocks: Vec<BasicBlock>,
     fc: Linear,
@@ -184,6 +190,7 @@ impl ResNet {
         let fc = linear(inputs, config.classes, vb.pp("fc"))?;
         Ok(ResNet {
             config: config.clone(),
+            blur: config.blur.map(Blur::new).transpose()?,
             stem,
             blocks,
             fc,
@@ -237,6 +244,18 @@ impl ResNet {
             .collect()
     }
 
+    /// Every batch norm, in network order (stem, then each block's, shortcut last).
+    pub fn batch_norms(&self) -> Vec<&BatchNorm2d> {
+        let mut out = vec![&self.stem.1];
+        for b in &self.blocks {
+            out.extend([&b.bn1, &b.bn2]);
+            if let Some((_, bn)) = &b.downsample {
+                out.push(bn);
+            }
+        }
+        out
+    }
+
     /// The class scores (B, classes) of (B, 1, H, W) images, batch norm in `mode`.
     pub fn logits(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let (logits, _) = self.run(x, mode, true)?;
@@ -257,6 +276,14 @@ impl ResNet {
             if !logits && self.config.taps.contains(&conv) {
                 taps.push((conv, t.clone()));
             }
+        };
+        let blurred;
+        let x = match &self.blur {
+            Some(blur) => {
+                blurred = blur.forward(x)?;
+                &blurred
+            }
+            None => x,
         };
         let (conv, bn) = &self.stem;
         let mut h = bn.forward_relu(&conv.forward(x)?, mode)?;
@@ -301,6 +328,7 @@ mod tests {
             width: 0.0625,
             classes: 10,
             taps: vec![1],
+            blur: None,
         };
         let net = ResNet::new(&config, vb).unwrap();
         let names: Vec<String> = [1, 2, 3, 5, 6, 17].map(|c| net.conv_name(c)).to_vec();
@@ -336,6 +364,7 @@ mod tests {
             width: 0.125,
             classes: 10,
             taps: vec![1, 5, 9, 13, 17],
+            blur: None,
         };
         let net = ResNet::new(&config, vb).unwrap();
         let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();

@@ -1,4 +1,4 @@
-//! Learning-rate schedules of the classifier (SPEC 7).
+//! Learning-rate schedules of the classifier (docs/method.md section 7).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! The predictor's convolutional core (SPEC 6): stacked convolution layers with
+//! The predictor's convolutional core (docs/method.md section 6): stacked convolution layers with
 //! skip connections (each layer sees the outputs of all earlier layers), batch
 //! norm and ELU. Its output is every layer's output stacked along channels.
 

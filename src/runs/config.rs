@@ -1,4 +1,4 @@
-//! Everything needed to repeat a regularised training run (SPEC 7).
+//! Everything needed to repeat a regularised training run (docs/method.md section 7).
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,14 @@ pub enum Condition {
     NeuralData,
     /// A target's off-diagonal entries permuted at random, kept symmetric.
     Shuffle,
+    /// The pixel similarity of the target images, thresholded to +1, 0 and -1 at
+    /// `pixel_threshold` (the control of Attias, Pehlevan and Obeid 2024).
+    PixelThresholded,
+    /// The plain pixel similarity (centred cosine) of the target images.
+    PixelCosine,
+    /// No similarity loss; a fixed Gaussian blur of `blur_sigma` pixels in front of the network
+    /// (the low-frequency control of Li et al. 2023).
+    Blur,
     /// Cosine similarity of a tap of another run's network on the scan images.
     Feature,
     /// Any symmetric matrix in a `.npy` file.
@@ -36,20 +44,38 @@ impl Condition {
             Condition::NeuralModel => "Neural (model)",
             Condition::NeuralData => "Neural (data)",
             Condition::Shuffle => "Shuffle",
+            Condition::PixelThresholded => "Pixel (thresholded)",
+            Condition::PixelCosine => "Pixel (cosine)",
+            Condition::Blur => "Blur",
             Condition::Feature => "Feature",
             Condition::Custom => "Custom",
         }
     }
 
-    /// Every condition, in the paper's order.
-    pub const ALL: [Condition; 6] = [
+    /// Every condition: the paper's, then the controls added since.
+    pub const ALL: [Condition; 9] = [
         Condition::None,
         Condition::NeuralModel,
         Condition::NeuralData,
         Condition::Shuffle,
+        Condition::PixelThresholded,
+        Condition::PixelCosine,
+        Condition::Blur,
         Condition::Feature,
         Condition::Custom,
     ];
+
+    /// Whether the condition pulls towards a similarity matrix (all but None and Blur).
+    pub fn has_similarity_loss(self) -> bool {
+        !matches!(self, Condition::None | Condition::Blur)
+    }
+
+    /// Whether it needs a target file (`--target`): the Pixel controls compute theirs from the
+    /// target images.
+    pub fn needs_target(self) -> bool {
+        self.has_similarity_loss()
+            && !matches!(self, Condition::PixelThresholded | Condition::PixelCosine)
+    }
 }
 
 /// The optimiser.
@@ -97,6 +123,17 @@ const DEFAULT_IMAGES: &str = "sample_data/scans/scan_1.zip";
 /// The paper's VGG layer, also for runs stored before the field existed.
 fn default_feature_layer() -> String {
     "conv3_1".into()
+}
+
+/// The Pixel control's threshold: 0.8, pixel-reg's recipe for CIFAR and for the 36 x 64
+/// ImageNet images of Li et al. (their code's default is 0.6).
+fn default_pixel_threshold() -> f64 {
+    0.8
+}
+
+/// The Blur control's width: BlurNet's 1.5 pixels.
+fn default_blur_sigma() -> f64 {
+    1.5
 }
 
 /// A run's configuration (`config.json`; also the flags of `neureg train`).
@@ -174,6 +211,25 @@ pub struct RunConfig {
     #[arg(long, value_enum, default_value = "classification")]
     #[serde(default = "BnStatistics::before_the_fix")]
     pub bn_statistics: BnStatistics,
+    /// Precise batch norm: before every checkpoint the running statistics are recomputed as the
+    /// mean and variance of this many augmented training batches in training mode, no weights
+    /// changed (Wu and Johnson 2021); 0 turns it off (runs stored before it existed read as 0).
+    #[arg(long, default_value_t = RunConfig::default().precise_bn_batches)]
+    #[serde(default)]
+    pub precise_bn_batches: usize,
+    /// Images in the similarity batch (0: the classification batch's size). The similarity pass
+    /// costs most of a regularised step; a smaller batch has fewer pairs per step.
+    #[arg(long, default_value_t = RunConfig::default().similarity_batch)]
+    #[serde(default)]
+    pub similarity_batch: usize,
+    /// The Pixel (thresholded) control's threshold TH: +1 above TH, -1 below -TH, 0 between.
+    #[arg(long, default_value_t = default_pixel_threshold())]
+    #[serde(default = "default_pixel_threshold")]
+    pub pixel_threshold: f64,
+    /// The Blur control's Gaussian width in pixels (kernel half-size ceil(2.5 sigma), circular).
+    #[arg(long, default_value_t = default_blur_sigma())]
+    #[serde(default = "default_blur_sigma")]
+    pub blur_sigma: f64,
     /// neureg's version (set when the run starts).
     #[arg(skip)]
     #[serde(default)]
@@ -206,6 +262,10 @@ impl Default for RunConfig {
             weight_decay: 5e-4,
             log_every: 5,
             bn_statistics: BnStatistics::Classification,
+            precise_bn_batches: 100,
+            similarity_batch: 0,
+            pixel_threshold: default_pixel_threshold(),
+            blur_sigma: default_blur_sigma(),
             version: String::new(),
         }
     }
@@ -235,12 +295,22 @@ impl RunConfig {
             } else {
                 self.taps.clone()
             },
+            blur: (self.condition == Condition::Blur).then_some(self.blur_sigma),
         }
     }
 
     /// Whether the similarity loss is used.
     pub fn regularised(&self) -> bool {
-        self.condition != Condition::None && self.strength != 0.0
+        self.condition.has_similarity_loss() && self.strength != 0.0
+    }
+
+    /// Images per similarity batch.
+    pub fn similarity_batch_size(&self) -> usize {
+        if self.similarity_batch == 0 {
+            self.batch
+        } else {
+            self.similarity_batch
+        }
     }
 
     /// A warning for runs whose evaluation is corrupted by the batch-norm defect, if this is one.
@@ -265,12 +335,22 @@ impl RunConfig {
                 self.lr, self.strength
             ));
         }
-        if self.condition != Condition::None && self.target.is_none() {
+        if self.condition.needs_target() && self.target.is_none() {
             return bad(format!(
                 "condition {} needs --target",
                 self.condition.label()
             ));
         }
+        if self.similarity_batch == 1 {
+            return bad("a similarity batch needs at least 2 images".into());
+        }
+        if !(self.pixel_threshold > 0.0 && self.pixel_threshold < 1.0) {
+            return bad(format!(
+                "pixel threshold {} must lie strictly between 0 and 1",
+                self.pixel_threshold
+            ));
+        }
+        crate::nn::blur::check_sigma(self.blur_sigma)?;
         self.network(2).validate()
     }
 

@@ -1,4 +1,4 @@
-//! The regularised classifier's training loop (SPEC 7, Eq. 7): cross-entropy
+//! The regularised classifier's training loop (docs/method.md section 7, Eq. 7): cross-entropy
 //! on a classification batch plus `a` times the similarity loss on a batch of
 //! the target's images, one run folder per run, resumable after a kill.
 
@@ -10,6 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::error::{Error, Result};
 use crate::nn::adam::Adam;
 use crate::nn::batch_norm::BnMode;
+use crate::nn::resnet::ResNet;
 use crate::nn::sgd::Sgd;
 use crate::progress::Progress;
 use crate::runs::checkpoint;
@@ -18,7 +19,8 @@ use crate::runs::lock::FolderLock;
 use crate::runs::metrics::{MetricEvent, MetricsLog};
 use crate::runs::store::{RunInfo, RunStatus};
 use crate::train::classifier_data::{
-    augmentation_rng, epoch_batches, image_batch, prepare, similarity_batch, similarity_rng,
+    augmentation_rng, epoch_batches, image_batch, precise_bn_rng, prepare, similarity_batch,
+    similarity_rng, PreparedSet,
 };
 use crate::train::classifier_model::{accuracy, build, checkpoint_path, THETA};
 use crate::train::similarity_loss::similarity_loss;
@@ -136,6 +138,38 @@ impl Position {
             similarity_word: int("run.similarity_word", false)?,
         })
     }
+}
+
+/// Precise batch norm (Wu and Johnson 2021): the running statistics recomputed as the exact mean
+/// and variance of `config.precise_bn_batches` augmented training batches passed in training
+/// mode, no weight changed, so that evaluation does not normalise by statistics that trail the
+/// weights. Seeded by the run's seed and `epoch`, so a resumed run recomputes what an unbroken
+/// one did.
+pub fn precise_batch_norm(
+    net: &ResNet,
+    data: &PreparedSet,
+    config: &RunConfig,
+    epoch: usize,
+    device: &Device,
+) -> Result<()> {
+    if config.precise_bn_batches == 0 {
+        return Ok(());
+    }
+    let norms = net.batch_norms();
+    for bn in &norms {
+        bn.begin_precise()?;
+    }
+    let mut rng = precise_bn_rng(config.seed, epoch);
+    let n = data.train.len();
+    for _ in 0..config.precise_bn_batches {
+        let indices = rand::seq::index::sample(&mut rng, n, config.batch.min(n)).into_vec();
+        let (x, _) = image_batch(data, &data.train, &indices, Some(&mut rng), device)?;
+        net.logits(&x.detach(), BnMode::Collect)?;
+    }
+    for bn in &norms {
+        bn.end_precise()?;
+    }
+    Ok(())
 }
 
 /// Reads the kept steps' scalars into the epoch's sums; a non-finite loss stops the run with the
@@ -283,6 +317,7 @@ pub fn train_locked(
         for indices in &batches[at.batches_done.min(batches.len())..] {
             if progress.pause_requested() {
                 settle(&mut kept, &mut at, &mut log, dir)?;
+                precise_batch_norm(&net, &data, &config, epoch, device)?;
                 at.lines = log.lines;
                 at.augmentation_word = aug.get_word_pos() as u64;
                 at.similarity_word = sim_rng.get_word_pos() as u64;
@@ -304,7 +339,13 @@ pub fn train_locked(
             let step = at.step;
             let (total, gamma) = match &target {
                 Some(t) => {
-                    let (sx, st) = similarity_batch(&data, t, config.batch, &mut sim_rng, device)?;
+                    let (sx, st) = similarity_batch(
+                        &data,
+                        t,
+                        config.similarity_batch_size(),
+                        &mut sim_rng,
+                        device,
+                    )?;
                     let taps = net.taps(&sx, similarity_mode)?;
                     let sim = similarity_loss(&taps, theta.as_tensor(), &st)?;
                     kept.push(step, &task, Some(&sim.loss), &logits, &y)?;
@@ -334,6 +375,7 @@ pub fn train_locked(
             progress.advance(1);
         }
         settle(&mut kept, &mut at, &mut log, dir)?;
+        precise_batch_norm(&net, &data, &config, epoch, device)?;
         last_test = accuracy(&net, &data, &data.test, device)?;
         log.log(&MetricEvent::Epoch {
             epoch,

@@ -69,6 +69,11 @@ pub fn similarity_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
     epoch_rng(seed, epoch, 3)
 }
 
+/// The generator of the batches that recompute the batch-norm statistics at an epoch's end.
+pub fn precise_bn_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
+    epoch_rng(seed, epoch, 4)
+}
+
 /// A batch (B, 1, H, W) of normalised images and its labels (B), augmented when `rng` is given.
 pub fn image_batch(
     set: &PreparedSet,

@@ -1,4 +1,4 @@
-//! Training loops: the predictive model (SPEC 6) and the regularised classifier (SPEC 7).
+//! Training loops: the predictive model (docs/method.md section 6) and the regularised classifier (docs/method.md section 7).
 
 pub mod classifier;
 pub mod classifier_data;

@@ -1,4 +1,4 @@
-//! Fitting the predictive model to one scan (SPEC 6): Poisson loss, Adam,
+//! Fitting the predictive model to one scan (docs/method.md section 6): Poisson loss, Adam,
 //! readout sparsity and core smoothness penalties, early stopping on the
 //! validation correlation with learning-rate decay on plateaus. Every epoch
 //! ends with an atomic checkpoint (weights, optimiser moments, counters), so a

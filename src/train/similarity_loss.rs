@@ -1,4 +1,4 @@
-//! The similarity loss of SPEC 7 (Eq. 8-10): the network's representational
+//! The similarity loss of docs/method.md section 7 (Eq. 8-10): the network's representational
 //! similarity on a batch of scan images, pulled towards the target's.
 
 use candle_core::{DType, Tensor, D};

@@ -1,4 +1,4 @@
-//! The similarity targets of SPEC 7 (the paper's conditions), resolved to a
+//! The similarity targets of the conditions (the paper's and the Pixel controls), resolved to a
 //! matrix and the images behind its rows.
 
 use std::path::Path;
@@ -15,8 +15,9 @@ use crate::nn::layer_similarity::layer_similarity;
 use crate::nn::vgg::Vgg;
 use crate::progress::Silent;
 use crate::runs::config::{Condition, RunConfig};
-use crate::similarity::matrix::SimilarityMatrix;
-use crate::similarity::target::{folder_images, load_target};
+use crate::similarity::target::{
+    folder_images, load_target, matrix_and_ids, pixel_target, single_shown_images, ImageSet,
+};
 use crate::train::classifier_model::load_classifier;
 
 /// A target matrix and the images of its rows, ready for the similarity loss.
@@ -47,9 +48,9 @@ impl SimTarget {
 /// Image height and width, and the images.
 type ShapedImages = ((usize, usize), Vec<Vec<f32>>);
 
-/// The images of `path` for the ids `ids`: a scan's images, or (for a folder of PNG/JPEG files)
-/// the files in name order, ids being positions.
-fn images_for(path: &Path, ids: &[i64]) -> Result<ShapedImages> {
+/// The images of `path` for the ids `ids`, on [0, 1]: a scan's images, or (for a folder of
+/// PNG/JPEG files) the files in name order, ids being positions.
+pub fn images_for(path: &Path, ids: &[i64]) -> Result<ShapedImages> {
     let (shape, by_id): ((usize, usize), std::collections::BTreeMap<i64, Vec<f32>>) =
         if is_image_folder(path) {
             let first = image_files(path)?[0].clone();
@@ -112,10 +113,38 @@ fn check_matrix(matrix: &[f32], n: usize, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The images of a run's image source with their ids: a scan's single-shown images, or the
+/// PNG and JPEG files of a folder at the size of its first.
+fn source_images(path: &Path) -> Result<ImageSet> {
+    if is_image_folder(path) {
+        let first = image_files(path)?[0].clone();
+        let (shape, _) = crate::data::image_file::read_gray(&first, None)?;
+        folder_images(path, shape)
+    } else {
+        let scan = load_scan(path, LoadOptions::default(), &Silent)?;
+        Ok(single_shown_images(&scan))
+    }
+}
+
 /// Resolves the run's condition to a target, or `None` without regulariser.
 pub fn load_sim_target(config: &RunConfig, device: &Device) -> Result<Option<SimTarget>> {
     if !config.regularised() {
         return Ok(None);
+    }
+    if let Some(threshold) = match config.condition {
+        Condition::PixelThresholded => Some(Some(config.pixel_threshold)),
+        Condition::PixelCosine => Some(None),
+        _ => None,
+    } {
+        let set = source_images(&config.images)?;
+        let target = pixel_target(&set, threshold, device)?;
+        check_batch(set.ids.len(), config.similarity_batch_size(), &set.source)?;
+        return Ok(Some(SimTarget {
+            ids: set.ids,
+            shape: set.shape,
+            images: unit_range(&set.pixels),
+            matrix: target.matrix.values,
+        }));
     }
     let path = config.target.as_deref().ok_or_else(|| {
         Error::Config(format!(
@@ -125,24 +154,19 @@ pub fn load_sim_target(config: &RunConfig, device: &Device) -> Result<Option<Sim
     })?;
     let name = path.display().to_string();
     let (ids, matrix) = match config.condition {
-        Condition::None => return Ok(None),
         Condition::NeuralModel | Condition::NeuralData | Condition::Shuffle => {
             let t = load_target(path)?;
             (t.meta.image_ids, t.matrix.values)
         }
         Condition::Custom => {
-            let a = SimilarityMatrix::read_npy(path)?;
-            let n = a.n;
-            // Row ids: the sidecar's when there is one, else the positions in the image source.
-            let side = path.with_extension("json");
-            let ids = if side.is_file() {
-                load_target(path)?.meta.image_ids
-            } else {
-                (0..n as i64).collect()
-            };
-            (ids, a.values)
+            let (m, ids) = matrix_and_ids(path)?;
+            (ids, m.values)
         }
         Condition::Feature => return feature_target(path, config, device).map(Some),
+        Condition::None
+        | Condition::Blur
+        | Condition::PixelThresholded
+        | Condition::PixelCosine => return Ok(None),
     };
     let n = ids.len();
     check_matrix(&matrix, n, &name)?;
@@ -152,13 +176,21 @@ pub fn load_sim_target(config: &RunConfig, device: &Device) -> Result<Option<Sim
         matrix
     };
     let (shape, images) = images_for(&config.images, &ids)?;
-    check_batch(n, config.batch, &name)?;
+    check_batch(n, config.similarity_batch_size(), &name)?;
     Ok(Some(SimTarget {
         ids,
         shape,
         images,
         matrix,
     }))
+}
+
+/// Images of 0-255 luminance on [0, 1].
+fn unit_range(pixels: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    pixels
+        .iter()
+        .map(|p| p.iter().map(|v| v / 255.0).collect())
+        .collect()
 }
 
 /// Features of (B, 1, H, W) images at the layer a Feature control pulls towards.
@@ -178,15 +210,14 @@ fn check_batch(n: usize, batch: usize, name: &str) -> Result<()> {
 /// single-shown images of the run's image source: tap `feature_tap` of the run in the folder
 /// `source`, or layer `feature_layer` of the VGG whose weights are the file `source`.
 fn feature_target(source: &Path, config: &RunConfig, device: &Device) -> Result<SimTarget> {
-    let scan = load_scan(&config.images, LoadOptions::default(), &Silent)?;
-    let set = crate::similarity::target::single_shown_images(&scan);
+    let set = source_images(&config.images)?;
     let shape = set.shape;
-    let images: Vec<Vec<f32>> = set
-        .pixels
-        .iter()
-        .map(|p| p.iter().map(|v| v / 255.0).collect())
-        .collect();
-    check_batch(images.len(), config.batch, &source.display().to_string())?;
+    let images = unit_range(&set.pixels);
+    check_batch(
+        images.len(),
+        config.similarity_batch_size(),
+        &source.display().to_string(),
+    )?;
     let features: FeatureFn = if source.is_file() {
         let (vgg, _) = Vgg::load(source, &config.feature_layer, device)?;
         Box::new(move |x| vgg.features(x))

@@ -1,4 +1,4 @@
-//! Images per second of the regularised classifier's training step (SPEC 7) and of inference,
+//! Images per second of the regularised classifier's training step (docs/method.md section 7) and of inference,
 //! on random data and any device: what `neureg speed` prints and `benches/classifier.rs`
 //! compares with PyTorch.
 
@@ -41,6 +41,7 @@ pub fn measure(device: &Device, width: f64, batch: usize, steps: usize) -> Resul
         width,
         classes: 10,
         taps: Depth::Resnet18.default_taps(),
+        blur: None,
     };
     let net = ResNet::new(&config, vb.clone())?;
     let theta = vb.get_with_hints(config.taps.len(), "theta", candle_nn::Init::Const(0.0))?;

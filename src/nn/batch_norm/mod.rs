@@ -30,6 +30,9 @@ pub enum BnMode {
     BatchOnly,
     /// Evaluation: normalise by the running statistics.
     Eval,
+    /// Normalise by the batch's statistics and add them to a precise recomputation of the running
+    /// statistics begun by [`BatchNorm2d::begin_precise`].
+    Collect,
 }
 
 impl BnMode {
@@ -52,10 +55,20 @@ pub struct BatchNorm2d {
     running_var: Var,
     momentum: f64,
     eps: f64,
+    precise: Arc<Mutex<Option<Precise>>>,
 }
 
 /// Per-channel statistics of the last training-mode forward pass (mean, biased variance).
 type Stats = Mutex<Option<(Vec<f32>, Vec<f32>)>>;
+
+/// A precise recomputation under way: values seen per channel, and the sums of the batches'
+/// means and mean squares weighted by their values.
+#[derive(Debug, Default)]
+struct Precise {
+    count: f64,
+    mean: Vec<f64>,
+    square: Vec<f64>,
+}
 
 impl BatchNorm2d {
     /// A batch norm of `channels` with torchvision's defaults (momentum 0.1, eps 1e-5).
@@ -71,7 +84,62 @@ impl BatchNorm2d {
             bias: vb.get_with_hints(channels, "bias", Init::Const(0.0))?,
             momentum: 0.1,
             eps: 1e-5,
+            precise: Arc::default(),
         })
+    }
+
+    /// Begins a precise recomputation of the running statistics (Wu and Johnson 2021, "precise
+    /// BN"): passes in [`BnMode::Collect`] add their batches' statistics until
+    /// [`BatchNorm2d::end_precise`] replaces the running statistics by the exact mean and variance
+    /// of everything seen.
+    pub fn begin_precise(&self) -> Result<()> {
+        *self.precise.lock().map_err(|_| poisoned())? = Some(Precise::default());
+        Ok(())
+    }
+
+    /// Ends a precise recomputation: the running mean and variance become the mean and the
+    /// (pooled, biased) variance of every value the collecting passes saw; unchanged when they
+    /// saw none.
+    pub fn end_precise(&self) -> Result<()> {
+        let Some(p) = self.precise.lock().map_err(|_| poisoned())?.take() else {
+            return Ok(());
+        };
+        if p.count == 0.0 {
+            return Ok(());
+        }
+        let mean: Vec<f32> = p.mean.iter().map(|m| (m / p.count) as f32).collect();
+        let var: Vec<f32> = p
+            .square
+            .iter()
+            .zip(&p.mean)
+            .map(|(s, m)| ((s / p.count) - (m / p.count).powi(2)).max(0.0) as f32)
+            .collect();
+        let device = self.running_mean.device();
+        let c = mean.len();
+        self.running_mean.set(&Tensor::from_vec(mean, c, device)?)?;
+        self.running_var.set(&Tensor::from_vec(var, c, device)?)?;
+        Ok(())
+    }
+
+    /// Adds a batch's per-channel mean and biased variance over `n` values each to a precise
+    /// recomputation.
+    fn collect(&self, mean: &[f32], var: &[f32], n: f64) -> Result<()> {
+        let mut guard = self.precise.lock().map_err(|_| poisoned())?;
+        let Some(p) = guard.as_mut() else {
+            return Err(crate::error::Error::Config(
+                "a collecting batch-norm pass outside a precise recomputation".into(),
+            ));
+        };
+        if p.mean.is_empty() {
+            p.mean = vec![0.0; mean.len()];
+            p.square = vec![0.0; mean.len()];
+        }
+        p.count += n;
+        for (k, (&m, &v)) in mean.iter().zip(var).enumerate() {
+            p.mean[k] += n * m as f64;
+            p.square[k] += n * (v as f64 + (m as f64).powi(2));
+        }
+        Ok(())
     }
 
     /// Normalises `x` by the batch's statistics (`train`, updating the running ones) or the
@@ -114,7 +182,7 @@ impl BatchNorm2d {
         }
         let update = mode == BnMode::Train;
         if !cpu {
-            let y = self.forward_train_ops(x, update)?;
+            let y = self.forward_train_ops(x, mode)?;
             return Ok(if relu { y.relu()? } else { y });
         }
         let stats: Arc<Stats> = Arc::default();
@@ -125,6 +193,9 @@ impl BatchNorm2d {
         };
         let y = x.contiguous()?.apply_op3(&self.weight, &self.bias, op)?;
         let computed = stats.lock().ok().and_then(|s| s.clone());
+        if let (BnMode::Collect, Some((mean, var))) = (mode, &computed) {
+            self.collect(mean, var, (x.elem_count() / c) as f64)?;
+        }
         if let (true, Some((mean, var))) = (update, computed) {
             let n = (x.elem_count() / c) as f32;
             let unbiased: Vec<f32> = var.iter().map(|v| v * n / (n - 1.0).max(1.0)).collect();
@@ -145,16 +216,23 @@ impl BatchNorm2d {
         Ok(())
     }
 
-    /// Batch statistics from candle operations (devices other than the CPU); `update` moves the
-    /// running statistics.
-    fn forward_train_ops(&self, x: &Tensor, update: bool) -> Result<Tensor> {
+    /// Batch statistics from candle operations (devices other than the CPU); `Train` moves the
+    /// running statistics, `Collect` adds to a precise recomputation.
+    fn forward_train_ops(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let c = x.dim(1)?;
         let shape = (1, c, 1, 1);
         let mean = x.mean_keepdim((0, 2, 3))?;
         let centred = x.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim((0, 2, 3))?;
         let n = (x.elem_count() / c) as f64;
-        if update {
+        if mode == BnMode::Collect {
+            self.collect(
+                &mean.flatten_all()?.to_vec1::<f32>()?,
+                &var.flatten_all()?.to_vec1::<f32>()?,
+                n,
+            )?;
+        }
+        if mode == BnMode::Train {
             self.update_running(
                 &mean.flatten_all()?.detach(),
                 &(var.flatten_all()? * (n / (n - 1.0).max(1.0)))?.detach(),
@@ -166,6 +244,10 @@ impl BatchNorm2d {
             .broadcast_add(&self.bias.reshape(shape)?)?)
     }
 }
+fn poisoned() -> crate::error::Error {
+    crate::error::Error::Config("batch-norm statistics are locked by a failed job".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +447,42 @@ mod tests {
         let train = bn.forward_mode(&x, BnMode::Train).unwrap();
         assert!(max_diff(&batch_only, &train) < 1e-6);
         assert_ne!(running(&bn), before);
+    }
+
+    #[test]
+    fn a_precise_recomputation_gives_the_exact_statistics_of_all_batches() {
+        // Two batches of one channel: 1, 2 and 3, 4, 5, 6: mean 3.5, variance 35/12.
+        for ops in [false, true] {
+            let dev = Device::Cpu;
+            let varmap = VarMap::new();
+            let bn =
+                BatchNorm2d::new(1, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
+            let batch = |v: &[f32]| {
+                Tensor::new(v, &dev)
+                    .unwrap()
+                    .reshape((v.len(), 1, 1, 1))
+                    .unwrap()
+            };
+            bn.begin_precise().unwrap();
+            for b in [batch(&[1., 2.]), batch(&[3., 4., 5., 6.])] {
+                let y = if ops {
+                    bn.forward_train_ops(&b, BnMode::Collect).unwrap()
+                } else {
+                    bn.forward_mode(&b, BnMode::Collect).unwrap()
+                };
+                // Normalised by the batch, as in training.
+                let first = y.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0];
+                assert!(first < 0.0);
+            }
+            bn.end_precise().unwrap();
+            let m = bn.running_mean.as_tensor().to_vec1::<f32>().unwrap()[0];
+            let v = bn.running_var.as_tensor().to_vec1::<f32>().unwrap()[0];
+            assert!(
+                (m - 3.5).abs() < 1e-6 && (v - 35.0 / 12.0).abs() < 1e-5,
+                "{m} {v}"
+            );
+            // Outside a recomputation a collecting pass is refused.
+            assert!(bn.forward_mode(&batch(&[1., 2.]), BnMode::Collect).is_err());
+        }
     }
 }
