@@ -205,10 +205,10 @@ fn an_experiment_survives_a_kill_reports_partially_and_its_numbers_match_the_com
         .unwrap();
     let mean = diff["difference"][1]["mean"].as_f64().unwrap();
     assert!((mean - (d[0] + d[1]) / 2.0).abs() < 1e-12);
-    let sem = diff["difference"][1]["sem"].as_f64().unwrap();
+    let sd = diff["difference"][1]["sd"].as_f64().unwrap();
     assert!(
-        (sem - (d[0] - d[1]).abs() / 2.0).abs() < 1e-12,
-        "SEM of two values"
+        (sd - (d[0] - d[1]).abs() / 2f64.sqrt()).abs() < 1e-12,
+        "SD of two values"
     );
     // Each seed's median perturbation is the stored attack's median.
     let p = &report["perturbations"][0];
@@ -293,7 +293,8 @@ fn bad_plans_and_folders_are_clear_errors() {
     )
     .into_owned();
     assert!(e.contains("no setting \"training.epoch\""), "{e}");
-    // A unit that cannot run fails the command, naming it and why, after the report is written.
+    // A plan with a unit that cannot run is refused before anything runs (the plan check),
+    // naming the unit and why; nothing is trained and no folder is made.
     std::fs::write(
         &plan,
         format!(
@@ -313,8 +314,8 @@ fn bad_plans_and_folders_are_clear_errors() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{e}");
     assert!(
-        e.contains("1 units failed: custom-a20-seed0") && e.contains("missing.npy"),
+        e.contains("custom-a20-seed0") && e.contains("missing.npy") && e.contains("nothing was"),
         "{e}"
     );
-    assert!(dir.path().join("e/report/report.md").is_file());
+    assert!(!dir.path().join("e/runs").exists());
 }

@@ -1,4 +1,4 @@
-//! Robustness evaluation (SPEC 8): attacks on a linear classifier against the
+//! Robustness evaluation (docs/method.md section 8): attacks on a linear classifier against the
 //! closed-form minimal distances, noise curves and attacks on a trained run,
 //! and the errors a user can cause.
 

@@ -1,4 +1,4 @@
-//! Minimal perturbations of a run's network over a fixed sample set (SPEC 8):
+//! Minimal perturbations of a run's network over a fixed sample set (docs/method.md section 8):
 //! one attack and norm at a time, a per-sample search over epsilon, verified
 //! distances, the median as the robustness score, stored in the run folder.
 

@@ -1,4 +1,4 @@
-//! Noise robustness (SPEC 8, the paper's Fig. 4): test accuracy on
+//! Noise robustness (docs/method.md section 8, the paper's Fig. 4): test accuracy on
 //! `clip(x + noise, 0, 1)` over a ladder of noise levels, the same noise draws
 //! for every model, and the mean and SEM over the seeds of each condition.
 
@@ -15,6 +15,7 @@ use crate::data::augment::pad_to_32;
 use crate::data::npy::encode;
 use crate::data::{load_classification_set, LabelledImages};
 use crate::error::{Error, Result};
+use crate::eval::comparisons::{family, Comparison, Member};
 use crate::progress::Progress;
 use crate::runs::config::{Condition, RunConfig};
 use crate::runs::store::run_name;
@@ -254,22 +255,98 @@ pub struct ConditionCurve {
     pub mean: Vec<f64>,
     /// Standard error of the mean (0 for one run).
     pub sem: Vec<f64>,
+    /// The pre-declared summary: each run's mean accuracy over the levels, over the runs.
+    pub mean_over_levels: MeanSem,
 }
 
 impl ConditionCurve {
-    /// "Neural (model) (a = 20, 3 runs)"; None has no strength: "None (3 runs)".
+    /// "Neural (model) (a = 20, 3 runs)"; None and Blur have no strength: "None (3 runs)".
     pub fn label(&self) -> String {
         let runs = format!("{} run{}", self.runs, if self.runs == 1 { "" } else { "s" });
-        match self.condition {
-            Condition::None => format!("{} ({runs})", self.condition.label()),
-            _ => format!("{} (a = {}, {runs})", self.condition.label(), self.strength),
+        if self.condition.has_similarity_loss() {
+            format!("{} (a = {}, {runs})", self.condition.label(), self.strength)
+        } else {
+            format!("{} ({runs})", self.condition.label())
+        }
+    }
+
+    /// "Neural (model), a = 20", or the condition alone for None and Blur.
+    pub fn name(&self) -> String {
+        if self.condition.has_similarity_loss() {
+            format!("{}, a = {}", self.condition.label(), self.strength)
+        } else {
+            self.condition.label().to_string()
         }
     }
 }
 
-/// Groups curves by condition and strength (None's runs form one group whatever their strength,
-/// which it does not use, and show strength 0); curves of other levels than the first are
-/// refused.
+/// The strength a curve's condition is grouped under: 0 for the conditions without a similarity
+/// loss, which do not use it.
+fn group_strength(c: &NoiseCurve) -> f64 {
+    if c.condition.has_similarity_loss() {
+        c.strength
+    } else {
+        0.0
+    }
+}
+
+/// A run's mean accuracy over the levels: the area under its curve over the levels' range.
+fn mean_over_levels(c: &NoiseCurve) -> f64 {
+    c.accuracy.iter().sum::<f64>() / c.accuracy.len().max(1) as f64
+}
+
+/// The declared comparisons (`eval::comparisons`) of the groups `summarise` made of `curves`:
+/// each run's mean accuracy over the levels (the primary measure), then its accuracy at the
+/// strongest level, paired by seed, each a family of its own.
+pub fn noise_comparisons(curves: &[NoiseCurve], groups: &[ConditionCurve]) -> Vec<Comparison> {
+    let labels: Vec<String> = groups.iter().map(ConditionCurve::name).collect();
+    let members: Vec<Member> = groups
+        .iter()
+        .zip(&labels)
+        .map(|(g, label)| Member {
+            label,
+            condition: g.condition,
+            strength: g.strength,
+        })
+        .collect();
+    let values = |f: &dyn Fn(&NoiseCurve) -> f64| -> Vec<Vec<(u64, f64)>> {
+        groups
+            .iter()
+            .map(|g| {
+                curves
+                    .iter()
+                    .filter(|c| c.condition == g.condition && group_strength(c) == g.strength)
+                    .map(|c| (c.seed, f(c)))
+                    .collect()
+            })
+            .collect()
+    };
+    let Some(first) = curves.first() else {
+        return Vec::new();
+    };
+    let strongest = first.levels.len().saturating_sub(1);
+    let mut out = family(
+        &members,
+        &values(&mean_over_levels),
+        &format!("mean accuracy over the {} noise levels", first.kind.name()),
+        true,
+    );
+    out.extend(family(
+        &members,
+        &values(&|c| c.accuracy[strongest]),
+        &format!(
+            "accuracy at {} noise {}",
+            first.kind.name(),
+            first.levels.get(strongest).copied().unwrap_or(0.0)
+        ),
+        false,
+    ));
+    out
+}
+
+/// Groups curves by condition and strength (the runs of a condition without a similarity loss
+/// form one group whatever their strength, which it does not use, and show strength 0); curves
+/// of other levels than the first are refused.
 pub fn summarise(curves: &[NoiseCurve]) -> Result<Vec<ConditionCurve>> {
     let mut out: Vec<ConditionCurve> = Vec::new();
     let Some(first) = curves.first() else {
@@ -285,11 +362,7 @@ pub fn summarise(curves: &[NoiseCurve]) -> Result<Vec<ConditionCurve>> {
     }
     let mut groups: Vec<(Condition, f64, Vec<&NoiseCurve>)> = Vec::new();
     for c in curves {
-        let strength = if c.condition == Condition::None {
-            0.0
-        } else {
-            c.strength
-        };
+        let strength = group_strength(c);
         match groups
             .iter_mut()
             .find(|g| g.0 == c.condition && g.1 == strength)
@@ -306,6 +379,7 @@ pub fn summarise(curves: &[NoiseCurve]) -> Result<Vec<ConditionCurve>> {
             mean.push(m.mean);
             sem.push(m.sem);
         }
+        let means: Vec<f64> = members.iter().map(|c| mean_over_levels(c)).collect();
         out.push(ConditionCurve {
             condition,
             strength,
@@ -313,6 +387,7 @@ pub fn summarise(curves: &[NoiseCurve]) -> Result<Vec<ConditionCurve>> {
             levels: first.levels.clone(),
             mean,
             sem,
+            mean_over_levels: MeanSem::of(&means),
         });
     }
     Ok(out)

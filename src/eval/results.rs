@@ -143,7 +143,7 @@ pub fn best_distances(results: &[AttackResult], norm: Norm) -> Option<Vec<f32>> 
     )
 }
 
-/// The robustness score in `norm` (SPEC 8): the median over samples of the smallest distance
+/// The robustness score in `norm` (docs/method.md section 8): the median over samples of the smallest distance
 /// any attack found, unbroken samples infinite. None: infinite, or no attack in that norm.
 pub fn robustness_score(results: &[AttackResult], norm: Norm) -> Option<f32> {
     median(&best_distances(results, norm)?)

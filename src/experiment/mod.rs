@@ -6,6 +6,7 @@
 //! unit run again skips what is done and resumes what is not, so the same plan runs here in one
 //! process, in the window, or as a Slurm array with one task per unit.
 
+pub mod check;
 pub mod figures;
 pub mod plan;
 pub mod report;

@@ -11,7 +11,62 @@ use crate::error::{Error, Result};
 use crate::eval::attacks::Norm;
 use crate::eval::minimal::{AttackConfig, AttackName};
 use crate::eval::noise::{default_levels, NoiseKind};
+use crate::nn::schedule::Schedule;
 use crate::runs::config::{Condition, RunConfig};
+
+/// The scale of a preset, chosen by measuring time and accuracy on 2 cores (README, "Choosing
+/// the lecture's and the study's scale").
+struct Scale {
+    train_limit: usize,
+    width: f64,
+    epochs: usize,
+    similarity_batch: usize,
+    precise_bn_batches: usize,
+    seeds: u64,
+}
+
+/// The lecture's: None reaches 0.85 on the 6000 sample images in 9 epochs at width 1/8; a
+/// similarity batch of 16 costs a regularised unit a third more than None's, where 64 cost
+/// nearly double.
+const LECTURE: Scale = Scale {
+    train_limit: 6000,
+    width: 0.125,
+    epochs: 9,
+    similarity_batch: 16,
+    precise_bn_batches: 25,
+    seeds: 4,
+};
+
+/// Test images per FMN attack in the study: at width 1/4 an attack on 200 took as long as a
+/// third of the unit's training.
+const STUDY_ATTACK_SAMPLES: usize = 100;
+
+/// The study's: None reaches 0.9 at width 1/4 in 10 epochs; 10 seeds, because with the exact
+/// sign-flip test and Holm over its 10 declared comparisons no fewer can reach p < 0.05.
+const STUDY: Scale = Scale {
+    train_limit: 6000,
+    width: 0.25,
+    epochs: 10,
+    similarity_batch: 16,
+    precise_bn_batches: 50,
+    seeds: 10,
+};
+
+impl Scale {
+    /// `base` at this scale: the cosine schedule, every shipped test image.
+    fn training(&self, base: RunConfig) -> RunConfig {
+        RunConfig {
+            train_limit: self.train_limit,
+            test_limit: 0,
+            width: self.width,
+            epochs: self.epochs,
+            schedule: Schedule::Cosine,
+            similarity_batch: self.similarity_batch,
+            precise_bn_batches: self.precise_bn_batches,
+            ..base
+        }
+    }
+}
 
 /// A condition of the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +78,7 @@ pub struct ConditionPlan {
     /// target.
     #[serde(default)]
     pub target: Option<PathBuf>,
-    /// Strengths a of the similarity loss (ignored for None, which has a = 0).
+    /// Strengths a of the similarity loss (ignored for None and Blur, which have a = 0).
     #[serde(default = "default_strengths")]
     pub strengths: Vec<f64>,
     /// The Feature run's tap.
@@ -32,6 +87,12 @@ pub struct ConditionPlan {
     /// The layer of a Feature target given as VGG weights (default: the training's).
     #[serde(default)]
     pub feature_layer: Option<String>,
+    /// The Pixel (thresholded) control's threshold (default: the training's).
+    #[serde(default)]
+    pub pixel_threshold: Option<f64>,
+    /// The Blur control's width in pixels (default: the training's).
+    #[serde(default)]
+    pub blur_sigma: Option<f64>,
     /// Folder-name prefix of its units (default: the condition's name), to tell apart two
     /// conditions of the same kind (e.g. two Custom targets).
     #[serde(default)]
@@ -100,12 +161,14 @@ pub struct Unit {
 /// The presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
-    /// None, Neural (model), Neural (data) and Shuffle x 3 seeds on the shipped samples, sized
-    /// for a lecture on a 2-core laptop: a 1/8-width ResNet18 (8 channels in the first stage)
-    /// on 2000 Fashion-MNIST images for 3 epochs at strength 20, evaluated on 1000 test
-    /// images (Gaussian noise) and 50 (FMN L2). The whole preset took about 6 minutes on
-    /// 2 cores.
+    /// Is it the brain, in a lecture: None, Neural (model), Neural (data), Shuffle, Pixel
+    /// (thresholded) and Blur on the shipped samples, sized for a 2-core laptop (see the README
+    /// for what each setting costs in time and in power).
     Lecture,
+    /// Is it the brain, overnight: None, Neural (model), Neural (data), Shuffle, Pixel
+    /// (thresholded), Pixel (cosine) and Blur with more seeds and data; noise and FMN attacks in
+    /// L2 and Linf. For a CPU night or a Slurm array.
+    Study,
     /// The paper's scale: grayscale CIFAR-10 (give `training.data`), ResNet18 at full width, 40
     /// epochs, the paper's schedule, 1000 attack samples, 5 seeds.
     Paper,
@@ -121,14 +184,21 @@ impl Plan {
             strengths: default_strengths(),
             feature_tap: None,
             feature_layer: None,
+            pixel_threshold: None,
+            blur_sigma: None,
             name: None,
         };
-        let conditions = vec![
+        let paper = vec![
             condition(Condition::None, None),
             condition(Condition::NeuralModel, Some("neural_model.npy")),
             condition(Condition::NeuralData, Some("neural_data.npy")),
             condition(Condition::Shuffle, Some("neural_model.npy")),
         ];
+        let with = |extra: &[Condition]| {
+            let mut c = paper.clone();
+            c.extend(extra.iter().map(|&x| condition(x, None)));
+            c
+        };
         let training = RunConfig {
             data: samples.join("fashion-mnist"),
             images: samples.join("scans").join("scan_1.zip"),
@@ -143,25 +213,37 @@ impl Plan {
         match preset {
             Preset::Lecture => Plan {
                 name: "lecture".into(),
-                training: RunConfig {
-                    train_limit: 2000,
-                    test_limit: 1000,
-                    width: 0.125,
-                    epochs: 3,
-                    ..training
-                },
-                conditions,
-                seeds: vec![0, 1, 2],
+                training: LECTURE.training(training),
+                conditions: with(&[Condition::PixelThresholded, Condition::Blur]),
+                seeds: (0..LECTURE.seeds).collect(),
                 noise: NoisePlan {
                     samples: 1000,
                     ..NoisePlan::default()
                 },
                 attacks: vec![attack(AttackName::Fmn, Norm::L2, 50)],
             },
+            Preset::Study => Plan {
+                name: "study".into(),
+                training: STUDY.training(training),
+                conditions: with(&[
+                    Condition::PixelThresholded,
+                    Condition::PixelCosine,
+                    Condition::Blur,
+                ]),
+                seeds: (0..STUDY.seeds).collect(),
+                noise: NoisePlan {
+                    samples: 1000,
+                    ..NoisePlan::default()
+                },
+                attacks: vec![
+                    attack(AttackName::Fmn, Norm::L2, STUDY_ATTACK_SAMPLES),
+                    attack(AttackName::Fmn, Norm::Linf, STUDY_ATTACK_SAMPLES),
+                ],
+            },
             Preset::Paper => Plan {
                 name: "paper".into(),
                 training: training.paper_scale(),
-                conditions,
+                conditions: paper,
                 seeds: vec![0, 1, 2, 3, 4],
                 noise: NoisePlan {
                     kinds: vec![
@@ -310,7 +392,7 @@ impl Plan {
             return Err(Error::Config("a plan needs conditions and seeds".into()));
         }
         for c in &self.conditions {
-            if c.condition != Condition::None && c.target.is_none() {
+            if c.condition.needs_target() && c.target.is_none() {
                 return Err(Error::Config(format!(
                     "condition {} needs a target",
                     c.condition.label()
@@ -347,10 +429,10 @@ impl Plan {
         let mut units = Vec::new();
         for &seed in &self.seeds {
             for (condition, c) in self.conditions.iter().enumerate() {
-                let strengths = if c.condition == Condition::None {
-                    vec![0.0]
-                } else {
+                let strengths = if c.condition.has_similarity_loss() {
                     c.strengths.clone()
+                } else {
+                    vec![0.0]
                 };
                 for strength in strengths {
                     let config = RunConfig {
@@ -363,6 +445,8 @@ impl Plan {
                             .feature_layer
                             .clone()
                             .unwrap_or_else(|| self.training.feature_layer.clone()),
+                        pixel_threshold: c.pixel_threshold.unwrap_or(self.training.pixel_threshold),
+                        blur_sigma: c.blur_sigma.unwrap_or(self.training.blur_sigma),
                         ..self.training.clone()
                     };
                     let name = match &c.name {
@@ -498,13 +582,24 @@ samples = 7
 
     #[test]
     fn the_presets_are_valid_plans() {
-        for preset in [Preset::Lecture, Preset::Paper] {
+        for preset in [Preset::Lecture, Preset::Study, Preset::Paper] {
             let plan = Plan::preset(preset, Path::new("/samples"));
             plan.validate().unwrap();
             let json = serde_json::to_value(&plan).unwrap();
             assert_eq!(Plan::from_value(json).unwrap(), plan);
         }
         let lecture = Plan::preset(Preset::Lecture, Path::new("/samples"));
-        assert_eq!(lecture.units().len(), 12);
+        assert_eq!(lecture.units().len(), 6 * LECTURE.seeds as usize);
+        let study = Plan::preset(Preset::Study, Path::new("/samples"));
+        assert_eq!(study.units().len(), 7 * STUDY.seeds as usize);
+        // The controls need no target file; Blur has no similarity loss.
+        let blur = study
+            .units()
+            .into_iter()
+            .find(|u| u.config.condition == Condition::Blur);
+        assert_eq!(
+            blur.map(|u| (u.name, u.config.target)),
+            Some(("blur-a0-seed0".into(), None))
+        );
     }
 }

@@ -213,8 +213,11 @@ mod tests {
             &["--device".into(), "cuda".into()],
         )
         .unwrap();
+        // One task per unit: the lecture preset has 6 conditions x 4 seeds.
+        let array = format!("#SBATCH --array=0-{}%4\n", exp.units().len() - 1);
+        assert_eq!(exp.units().len(), 24);
         for want in [
-            "#SBATCH --array=0-11%4\n",
+            array.as_str(),
             "#SBATCH --requeue\n",
             "#SBATCH --signal=B:USR1@120\n",
             "#SBATCH --partition=gpu\n",

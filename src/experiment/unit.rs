@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::eval::minimal::{attack_run, AttackResult};
 use crate::eval::noise::{noise_curve, NoiseCurve, NoiseKind};
 use crate::eval::results::{stored_curve, RunResults};
+use crate::experiment::check::check_plan;
 use crate::experiment::report::{write_report, Report};
 use crate::experiment::{Experiment, Unit};
 use crate::progress::Progress;
@@ -256,7 +257,8 @@ pub fn statuses(exp: &Experiment) -> Vec<UnitStatus> {
     exp.units().iter().map(|u| unit_status(exp, u)).collect()
 }
 
-/// Runs every unit in order, skipping those done and those another process holds, and
+/// Checks the plan (`check::check_plan`: any problem stops it before the first unit), then runs
+/// every unit in order, skipping those done and those another process holds, and
 /// rebuilds the report after each unit that ran; `on_event` hears each unit's stages and its
 /// end. Returns the report as it stands at the end and the units that failed, with why. A pause
 /// stops at once with `Err(Paused)`; other errors are kept per unit and the rest go on.
@@ -266,6 +268,14 @@ pub fn run_all(
     progress: &dyn Progress,
     on_event: &mut dyn FnMut(&Unit, &str),
 ) -> Result<(Report, Vec<(Unit, Error)>)> {
+    let problems = check_plan(&exp.plan, &exp.dir);
+    if !problems.is_empty() {
+        return Err(Error::Config(format!(
+            "the plan of {} cannot run, nothing was started: {}",
+            exp.dir.display(),
+            problems.join("; ")
+        )));
+    }
     let mut report = None;
     let mut failed = Vec::new();
     for unit in exp.units() {

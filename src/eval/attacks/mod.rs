@@ -1,4 +1,4 @@
-//! Minimal adversarial perturbations (SPEC 8, the paper's Fig. 5): untargeted
+//! Minimal adversarial perturbations (docs/method.md section 8, the paper's Fig. 5): untargeted
 //! attacks on [0, 1] images, batched, on the model's device, one file per
 //! attack. Whatever an attack reports, the distance and the success of each
 //! adversarial are measured again here from the images and the model.

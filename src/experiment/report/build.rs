@@ -11,7 +11,9 @@ use crate::experiment::Experiment;
 use crate::runs::config::Condition;
 use crate::runs::store::{RunInfo, RunStatus};
 use crate::runs::MetricEvent;
-use crate::stats::{bootstrap_interval, paired_differences, MeanSem};
+use crate::stats::{bootstrap_interval, paired_comparison, paired_differences, MeanSem};
+
+use crate::eval::comparisons::{family, Comparison, Member};
 
 /// What a finished unit contributes.
 struct UnitData {
@@ -112,12 +114,6 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
     let none = groups
         .iter()
         .position(|&(c, _)| plan.conditions[c].condition == Condition::None);
-    let shuffle_for = |g: usize| {
-        let strength = groups[g].1;
-        groups
-            .iter()
-            .position(|&(c, s)| plan.conditions[c].condition == Condition::Shuffle && s == strength)
-    };
     let taps = plan.training.network(2).taps;
 
     // Clean accuracy and gamma.
@@ -150,25 +146,48 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
             clean: (!values.is_empty()).then(|| MeanSem::of(&values)),
             clean_vs_none: none.filter(|&n| n != g).and_then(|n| {
                 let d = paired_differences(&clean, &clean_of(n));
-                (!d.is_empty()).then(|| MeanSem::of(&d))
+                (!d.is_empty()).then(|| paired_comparison(&d, 0))
             }),
             taps: taps.clone(),
             gamma,
         });
     }
 
+    let members: Vec<Member> = groups
+        .iter()
+        .zip(&labels)
+        .map(|(&(c, strength), label)| Member {
+            label,
+            condition: plan.conditions[c].condition,
+            strength,
+        })
+        .collect();
+    let mut comparisons: Vec<Comparison> = Vec::new();
+
     // Noise.
     let mut noise = Vec::new();
-    for &kind in &plan.noise.kinds {
+    for (kind_index, &kind) in plan.noise.kinds.iter().enumerate() {
         let levels = plan.noise.levels.clone();
-        let at = |g: usize, k: usize| -> Vec<(u64, f64)> {
+        let strongest = levels.len().saturating_sub(1);
+        // Per group, per seed: the accuracy at each level.
+        let curves_of = |g: usize| -> Vec<(u64, Vec<f64>)> {
             of_group(g)
                 .filter_map(|d| {
                     d.curves
                         .iter()
                         .find(|c| c.kind == kind)
-                        .map(|c| (d.seed, c.accuracy[k]))
+                        .map(|c| (d.seed, c.accuracy.clone()))
                 })
+                .collect()
+        };
+        let at = |g: usize, k: usize| -> Vec<(u64, f64)> {
+            curves_of(g).into_iter().map(|(s, a)| (s, a[k])).collect()
+        };
+        // The pre-declared summary: the mean accuracy over the levels.
+        let mean_of = |g: usize| -> Vec<(u64, f64)> {
+            curves_of(g)
+                .into_iter()
+                .map(|(s, a)| (s, a.iter().sum::<f64>() / a.len().max(1) as f64))
                 .collect()
         };
         let mut curves = Vec::new();
@@ -181,32 +200,44 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
                 accuracy: (0..levels.len())
                     .map(|k| MeanSem::of(&at(g, k).iter().map(|x| x.1).collect::<Vec<_>>()))
                     .collect(),
+                mean_over_levels: MeanSem::of(&mean_of(g).iter().map(|x| x.1).collect::<Vec<_>>()),
             });
         }
         let mut differences = Vec::new();
-        for g in 0..groups.len() {
-            let condition = plan.conditions[groups[g].0].condition;
-            let mut refs = Vec::new();
-            if let Some(n) = none.filter(|&n| n != g) {
-                refs.push((n, "None"));
-            }
-            if !matches!(condition, Condition::None | Condition::Shuffle) {
-                if let Some(s) = shuffle_for(g) {
-                    refs.push((s, "Shuffle"));
-                }
-            }
-            for (r, name) in refs {
-                let difference: Vec<MeanSem> = (0..levels.len())
-                    .map(|k| MeanSem::of(&paired_differences(&at(g, k), &at(r, k))))
+        if let Some(n) = none {
+            for g in (0..groups.len()).filter(|&g| g != n) {
+                let difference: Vec<PairedComparison> = (0..levels.len())
+                    .map(|k| paired_comparison(&paired_differences(&at(g, k), &at(n, k)), 0))
                     .collect();
                 if difference.first().is_some_and(|d| d.n > 0) {
                     differences.push(DifferenceRow {
                         label: labels[g].clone(),
-                        against: name.into(),
+                        against: "None".into(),
                         difference,
+                        mean_over_levels: paired_comparison(
+                            &paired_differences(&mean_of(g), &mean_of(n)),
+                            0,
+                        ),
                     });
                 }
             }
+        }
+        let all: Vec<usize> = (0..groups.len()).collect();
+        let values =
+            |f: &dyn Fn(usize) -> Vec<(u64, f64)>| all.iter().map(|&g| f(g)).collect::<Vec<_>>();
+        comparisons.extend(family(
+            &members,
+            &values(&mean_of),
+            &format!("mean accuracy over the {} noise levels", kind.name()),
+            kind_index == 0,
+        ));
+        if !levels.is_empty() {
+            comparisons.extend(family(
+                &members,
+                &values(&|g| at(g, strongest)),
+                &format!("accuracy at {} noise {}", kind.name(), levels[strongest]),
+                false,
+            ));
         }
         noise.push(NoiseSection {
             kind,
@@ -215,11 +246,19 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
             differences,
         });
     }
+    comparisons.extend(family(
+        &members,
+        &(0..groups.len()).map(clean_of).collect::<Vec<_>>(),
+        "clean test accuracy",
+        false,
+    ));
 
     // Minimal perturbations.
     let norms = distinct_norms(plan.attacks.iter().map(|x| x.norm));
     let mut perturbations = Vec::new();
     for &norm in &norms {
+        // Per group, per seed with a finite median: the median over samples.
+        let mut medians: Vec<Vec<(u64, f64)>> = vec![Vec::new(); groups.len()];
         let attacks: Vec<String> = plan
             .attacks
             .iter()
@@ -247,6 +286,10 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
                 Some(sum / best.len() as f64)
             };
             let all: Vec<usize> = (0..samples).collect();
+            medians[g] = best
+                .iter()
+                .filter_map(|(s, b)| median(&b[..samples]).map(|m| (*s, m as f64)))
+                .collect();
             perturbations.push(PerturbationRow {
                 label: label.clone(),
                 norm,
@@ -262,6 +305,12 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
                 samples,
             });
         }
+        comparisons.extend(family(
+            &members,
+            &medians,
+            &format!("median minimal {norm:?} perturbation"),
+            false,
+        ));
     }
 
     let mut report = Report {
@@ -271,7 +320,9 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
         groups: group_rows,
         noise,
         perturbations,
+        comparisons,
         summary: Vec::new(),
+        figures: Vec::new(),
     };
     report.summary = summary(&report);
     Ok(report)

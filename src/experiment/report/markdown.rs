@@ -5,6 +5,15 @@ use std::fmt::Write as _;
 use super::*;
 use crate::experiment::Experiment;
 
+/// A count where 0 means every one.
+fn limit(n: usize) -> String {
+    if n == 0 {
+        "all".into()
+    } else {
+        n.to_string()
+    }
+}
+
 /// `report.md`.
 pub(super) fn markdown(exp: &Experiment, r: &Report, figures: &[(String, String)]) -> String {
     let plan = &exp.plan;
@@ -15,24 +24,50 @@ pub(super) fn markdown(exp: &Experiment, r: &Report, figures: &[(String, String)
     }
     let _ = write!(
         md,
-        "\nSettings: {} ({} training, {} test images), {:?} width {}, {} epochs, batch {}, lr {} ({:?} schedule), seeds {:?}; batch-norm statistics from {:?}. Noise: {} test images, noise seed {}. Made by neureg {}.\n\n",
+        "\nSettings: {} ({} training, {} test images), {:?} width {}, {} epochs, batch {} (similarity batch {}), lr {} ({:?} schedule), seeds {:?}; batch-norm statistics from {:?}, recomputed over {} batches before each checkpoint. Noise: {} test images, noise seed {}. Made by neureg {}.\n\n",
         t.data.display(),
-        t.train_limit,
-        t.test_limit,
+        limit(t.train_limit),
+        limit(t.test_limit),
         t.depth,
         t.width,
         t.epochs,
         t.batch,
+        t.similarity_batch_size(),
         t.lr,
         t.schedule,
         plan.seeds,
         t.bn_statistics,
+        t.precise_bn_batches,
         plan.noise.samples,
         plan.noise.seed,
         env!("CARGO_PKG_VERSION")
     );
     for (file, caption) in figures {
         let _ = writeln!(md, "![{caption}]({file})\n\n*{caption}*\n");
+    }
+    if !r.comparisons.is_empty() {
+        md += "## Declared comparisons\n\nEach pair's seeds give paired differences: mean, 95% Student's t interval, exact sign-flip permutation p, Holm's correction within the family (one family per measure; the first is the pre-declared primary measure), effect size (mean / SD of the differences) and, where there is no clear difference, the seeds needed to settle it: enough for a paired t-test's 80% power at the observed effect, and for the exact test to reach p < 0.05 after Holm's factor.\n\n| measure | comparison | seeds | difference | 95% interval | p | Holm p | effect | verdict | seeds to settle |\n|---|---|---|---|---|---|---|---|---|---|\n";
+        for c in &r.comparisons {
+            let t = &c.test;
+            let _ = writeln!(
+                md,
+                "| {}{} | {} minus {} | {} | {:+.4} | {:.4} to {:.4} | {} | {} | {:.2} | {} | {} |",
+                c.measure,
+                if c.primary { " (primary)" } else { "" },
+                c.label,
+                c.against,
+                t.n,
+                t.mean,
+                t.interval.0,
+                t.interval.1,
+                comparisons::p_text(t.p),
+                comparisons::p_text(c.p_holm),
+                t.effect,
+                c.words(),
+                t.seeds_for_power.map_or("-".into(), |n| n.to_string())
+            );
+        }
+        md.push('\n');
     }
     md += "## Clean accuracy and layer weights (Table 1)\n\n| group | seeds | test accuracy | minus None | gamma per tap |\n|---|---|---|---|---|\n";
     for g in &r.groups {
@@ -43,7 +78,7 @@ pub(super) fn markdown(exp: &Experiment, r: &Report, figures: &[(String, String)
             g.label,
             g.seeds.len(),
             g.clean.as_ref().map(pm).unwrap_or_default(),
-            g.clean_vs_none.as_ref().map(verdict).unwrap_or_default(),
+            g.clean_vs_none.as_ref().map(difference).unwrap_or_default(),
             if gamma.is_empty() {
                 "-".into()
             } else {
@@ -56,22 +91,31 @@ pub(super) fn markdown(exp: &Experiment, r: &Report, figures: &[(String, String)
         for l in &s.levels {
             let _ = write!(md, " {l} |");
         }
-        md += "\n|---|";
-        md += &"---|".repeat(s.levels.len());
+        md += " mean over levels |\n|---|";
+        md += &"---|".repeat(s.levels.len() + 1);
         md.push('\n');
         for c in &s.curves {
             let _ = write!(md, "| {} |", c.label);
             for m in &c.accuracy {
                 let _ = write!(md, " {:.3} ± {:.3} |", m.mean, m.sem);
             }
-            md.push('\n');
+            let _ = writeln!(md, " {} |", pm(&c.mean_over_levels));
         }
         for d in &s.differences {
             let _ = write!(md, "| {} minus {} |", d.label, d.against);
             for m in &d.difference {
-                let _ = write!(md, " {:+.3} ± {:.3} |", m.mean, m.sem);
+                let _ = write!(
+                    md,
+                    " {:+.3} [{:.3}, {:.3}] |",
+                    m.mean, m.interval.0, m.interval.1
+                );
             }
-            md.push('\n');
+            let m = &d.mean_over_levels;
+            let _ = writeln!(
+                md,
+                " {:+.3} [{:.3}, {:.3}] |",
+                m.mean, m.interval.0, m.interval.1
+            );
         }
     }
     if !r.perturbations.is_empty() {
@@ -103,6 +147,6 @@ pub(super) fn markdown(exp: &Experiment, r: &Report, figures: &[(String, String)
             u.test_accuracy.map_or(String::new(), |a| format!("{a:.3}"))
         );
     }
-    md += "\nNumbers: `numbers.json` and the CSV files beside this report. Statistics: mean ± SEM over seeds; differences paired by seed and called only beyond two standard errors; perturbation intervals are 95% bootstrap percentile intervals over samples.\n";
+    md += "\nNumbers: `numbers.json` and the CSV files beside this report. Statistics: mean ± SEM over seeds; differences paired by seed with 95% Student's t intervals (uncorrected in the noise tables; the declared comparisons above are tested and Holm-corrected); perturbation intervals are 95% bootstrap percentile intervals over samples.\n";
     md
 }

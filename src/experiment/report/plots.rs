@@ -52,8 +52,19 @@ pub(super) fn write_figures(dir: &Path, r: &Report) -> Result<Vec<(String, Strin
         let against_none: Vec<Series> = s
             .differences
             .iter()
-            .filter(|d| d.against == "None")
-            .map(|d| line(&d.label, &d.difference))
+            .map(|d| Series {
+                label: d.label.clone(),
+                colour: colour_of(&d.label),
+                mark: Mark::Line {
+                    points: s
+                        .levels
+                        .iter()
+                        .zip(&d.difference)
+                        .map(|(l, x)| (*l, x.mean))
+                        .collect(),
+                    band: Some(d.difference.iter().map(|x| x.interval).collect()),
+                },
+            })
             .collect();
         if !against_none.is_empty() {
             let name = format!("noise_{}_minus_none.png", s.kind.name());
@@ -73,7 +84,7 @@ pub(super) fn write_figures(dir: &Path, r: &Report) -> Result<Vec<(String, Strin
             )?;
             out.push((
                 name,
-                "Paired differences against None, ± one SEM over seeds.".into(),
+                "Paired differences against None with their 95% t intervals over seeds (uncorrected).".into(),
             ));
         }
     }

@@ -1,4 +1,4 @@
-//! The report's opening lines, written from the numbers and their errors.
+//! The report's opening lines, written from the numbers and their tests.
 
 use super::*;
 use crate::stats::MeanSem;
@@ -12,24 +12,22 @@ pub(super) fn pm(m: &MeanSem) -> String {
     }
 }
 
-/// "+0.22 ± 0.06 (higher)" for a paired difference.
-pub(super) fn verdict(d: &MeanSem) -> String {
-    let words = if d.n < 2 {
-        "one seed: no error to judge by"
-    } else if d.beyond(2.0) && d.mean > 0.0 {
-        "higher, beyond 2 standard errors"
-    } else if d.beyond(2.0) {
-        "lower, beyond 2 standard errors"
-    } else {
-        "no clear difference"
-    };
+/// "+0.022 [-0.010, 0.054], p = 0.250" for an uncorrected paired difference.
+pub(super) fn difference(d: &PairedComparison) -> String {
+    if d.n < 2 {
+        return format!("{:+.3} (one seed)", d.mean);
+    }
     format!(
-        "{:+.3} ± {:.3} over {} paired seeds: {words}",
-        d.mean, d.sem, d.n
+        "{:+.3} [{:.3}, {:.3}], p = {}",
+        d.mean,
+        d.interval.0,
+        d.interval.1,
+        comparisons::p_text(d.p)
     )
 }
 
-/// The opening lines, from the numbers.
+/// The opening lines: what is done, the primary measure and its declared comparisons, then the
+/// secondary families.
 pub(super) fn summary(r: &Report) -> Vec<String> {
     let mut out = Vec::new();
     let total = r.units.len();
@@ -59,70 +57,68 @@ pub(super) fn summary(r: &Report) -> Vec<String> {
             clean.join(", ")
         ));
     }
-    for s in &r.noise {
-        let Some(k) = s.levels.len().checked_sub(1) else {
-            continue;
-        };
-        let at: Vec<String> = s
+    if let Some(first) = r.noise.first() {
+        let means: Vec<String> = first
             .curves
             .iter()
-            .map(|c| format!("{} {}", c.label, pm(&c.accuracy[k])))
+            .map(|c| format!("{} {}", c.label, pm(&c.mean_over_levels)))
             .collect();
-        if at.is_empty() {
-            continue;
-        }
-        out.push(format!(
-            "Accuracy under {} noise at level {}: {}.",
-            s.kind.name(),
-            s.levels[k],
-            at.join(", ")
-        ));
-        for d in &s.differences {
+        if !means.is_empty() {
             out.push(format!(
-                "{} minus {} at that level: {}.",
-                d.label,
-                d.against,
-                verdict(&d.difference[k])
+                "Primary measure, declared before the numbers: the mean accuracy over the {} noise \
+                 levels {} to {} (mean ± SEM over seeds): {}.",
+                first.kind.name(),
+                first.levels.first().copied().unwrap_or(0.0),
+                first.levels.last().copied().unwrap_or(0.0),
+                means.join(", ")
             ));
         }
     }
-    // Is robustness bought with clean accuracy? Against None, per group.
-    if let Some(first) = r.noise.first() {
-        let k = first.levels.len().saturating_sub(1);
-        for g in &r.groups {
-            let (Some(clean), Some(noisy)) = (
-                g.clean_vs_none.as_ref(),
-                first
-                    .differences
-                    .iter()
-                    .find(|d| d.label == g.label && d.against == "None")
-                    .map(|d| d.difference[k]),
-            ) else {
-                continue;
-            };
-            if clean.n < 2 {
-                continue;
-            }
-            let compare = |d: &MeanSem| match (d.beyond(2.0), d.mean > 0.0) {
-                (true, true) => "higher than",
-                (true, false) => "lower than",
-                (false, _) => "not clearly different from",
-            };
-            let words = format!(
-                "accuracy under noise {} None's and clean accuracy {} None's",
-                compare(&noisy),
-                compare(clean)
-            );
-            out.push(format!(
-                "{}: {words} (clean {:+.3} ± {:.3}, {} noise {:+.3} ± {:.3}).",
-                g.label,
-                clean.mean,
-                clean.sem,
-                first.kind.name(),
-                noisy.mean,
-                noisy.sem
-            ));
+    let primary: Vec<&Comparison> = r.comparisons.iter().filter(|c| c.primary).collect();
+    if let Some(c) = primary.first() {
+        out.push(format!(
+            "Paired by seed, 95% t interval, exact sign-flip p, Holm-corrected over these {} \
+             comparisons:",
+            c.family
+        ));
+    }
+    for c in &primary {
+        out.push(format!(
+            "{} minus {}: {}.",
+            c.label,
+            c.against,
+            c.describe()
+        ));
+    }
+    // Secondary families, one line per family.
+    let mut measures: Vec<&str> = Vec::new();
+    for c in r.comparisons.iter().filter(|c| !c.primary) {
+        if !measures.contains(&c.measure.as_str()) {
+            measures.push(&c.measure);
         }
+    }
+    for measure in measures {
+        let rows: Vec<String> = r
+            .comparisons
+            .iter()
+            .filter(|c| !c.primary && c.measure == measure)
+            .map(|c| {
+                format!(
+                    "{} minus {} {:+.3} [{:.3}, {:.3}], Holm p {} ({})",
+                    c.label,
+                    c.against,
+                    c.test.mean,
+                    c.test.interval.0,
+                    c.test.interval.1,
+                    comparisons::p_text(c.p_holm),
+                    c.words()
+                )
+            })
+            .collect();
+        out.push(format!(
+            "Secondary, {measure} (Holm within this family): {}.",
+            rows.join("; ")
+        ));
     }
     let norms = distinct_norms(r.perturbations.iter().map(|x| x.norm));
     for norm in norms {
@@ -144,20 +140,6 @@ pub(super) fn summary(r: &Report) -> Vec<String> {
             rows[0].samples,
             cells.join(", ")
         ));
-        if let Some(none) = rows.iter().find(|p| p.label == "None") {
-            for p in rows.iter().filter(|p| p.label != "None") {
-                if let (Some((a, b)), Some((c, d))) = (p.interval, none.interval) {
-                    let words = if a > d {
-                        "above None's, the intervals apart"
-                    } else if b < c {
-                        "below None's, the intervals apart"
-                    } else {
-                        "not clearly different from None's (the intervals overlap)"
-                    };
-                    out.push(format!("{}: {norm:?} robustness {words}.", p.label));
-                }
-            }
-        }
     }
     out
 }

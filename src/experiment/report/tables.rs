@@ -59,7 +59,9 @@ pub(super) fn write_tables(dir: &Path, r: &Report) -> Result<()> {
                 c.mean.to_string(),
                 c.sem.to_string(),
                 opt(g.clean_vs_none.map(|d| d.mean)),
-                opt(g.clean_vs_none.map(|d| d.sem)),
+                opt(g.clean_vs_none.map(|d| d.interval.0)),
+                opt(g.clean_vs_none.map(|d| d.interval.1)),
+                opt(g.clean_vs_none.map(|d| d.p)),
             ]);
         }
         for (t, m) in g.taps.iter().zip(&g.gamma) {
@@ -80,7 +82,9 @@ pub(super) fn write_tables(dir: &Path, r: &Report) -> Result<()> {
             "mean",
             "sem",
             "minus_none_mean",
-            "minus_none_sem",
+            "minus_none_lower_95",
+            "minus_none_upper_95",
+            "minus_none_p",
         ],
         &clean,
     )?;
@@ -91,33 +95,44 @@ pub(super) fn write_tables(dir: &Path, r: &Report) -> Result<()> {
     )?;
     for s in &r.noise {
         let mut rows = Vec::new();
+        let level = |l: Option<&f64>| l.map_or("mean".to_string(), |l| l.to_string());
         for c in &s.curves {
-            for (l, m) in s.levels.iter().zip(&c.accuracy) {
+            let all = s.levels.iter().map(Some).chain([None]);
+            for (l, m) in all.zip(c.accuracy.iter().chain([&c.mean_over_levels])) {
                 rows.push(vec![
                     c.label.clone(),
                     "accuracy".into(),
-                    l.to_string(),
+                    level(l),
                     m.n.to_string(),
                     m.mean.to_string(),
                     m.sem.to_string(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
                 ]);
             }
         }
         for d in &s.differences {
-            for (l, m) in s.levels.iter().zip(&d.difference) {
+            let all = s.levels.iter().map(Some).chain([None]);
+            for (l, m) in all.zip(d.difference.iter().chain([&d.mean_over_levels])) {
                 rows.push(vec![
                     d.label.clone(),
                     format!("minus {}", d.against),
-                    l.to_string(),
+                    level(l),
                     m.n.to_string(),
                     m.mean.to_string(),
-                    m.sem.to_string(),
+                    (m.sd / (m.n as f64).sqrt()).to_string(),
+                    m.interval.0.to_string(),
+                    m.interval.1.to_string(),
+                    m.p.to_string(),
                 ]);
             }
         }
         csv(
             &dir.join(format!("noise_{}.csv", s.kind.name())),
-            &["group", "quantity", "level", "seeds", "mean", "sem"],
+            &[
+                "group", "quantity", "level", "seeds", "mean", "sem", "lower_95", "upper_95", "p",
+            ],
             &rows,
         )?;
     }
@@ -141,6 +156,51 @@ pub(super) fn write_tables(dir: &Path, r: &Report) -> Result<()> {
         &dir.join("perturbations.csv"),
         &[
             "group", "norm", "attacks", "seeds", "samples", "median", "lower_95", "upper_95",
+        ],
+        &rows,
+    )?;
+    let rows: Vec<Vec<String>> = r
+        .comparisons
+        .iter()
+        .map(|c| {
+            let t = &c.test;
+            vec![
+                c.measure.clone(),
+                c.primary.to_string(),
+                c.label.clone(),
+                c.against.clone(),
+                t.n.to_string(),
+                t.mean.to_string(),
+                t.interval.0.to_string(),
+                t.interval.1.to_string(),
+                t.p.to_string(),
+                t.t_p.to_string(),
+                c.p_holm.to_string(),
+                c.family.to_string(),
+                t.effect.to_string(),
+                c.words().to_string(),
+                t.seeds_for_power.map_or(String::new(), |n| n.to_string()),
+            ]
+        })
+        .collect();
+    csv(
+        &dir.join("comparisons.csv"),
+        &[
+            "measure",
+            "primary",
+            "group",
+            "against",
+            "seeds",
+            "mean_difference",
+            "lower_95",
+            "upper_95",
+            "p_sign_flip",
+            "p_t_test",
+            "p_holm",
+            "family_size",
+            "effect_size",
+            "verdict",
+            "seeds_for_80_power",
         ],
         &rows,
     )
