@@ -11,6 +11,7 @@ fn main() -> anyhow::Result<()> {
     let workspace = Workspace::locate(cli.workspace.as_deref())?;
     let options = LoadOptions {
         downsample_to: cli.downsample,
+        nwb: cli.nwb,
     };
     match cli.command {
         Some(command) => run(command, &device, options, &workspace),

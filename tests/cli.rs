@@ -1,5 +1,5 @@
 //! The `neureg` binary end to end on small synthetic scans, its numbers
-//! checked against a naive double-precision reimplementation of SPEC 2-5.
+//! checked against a naive double-precision reimplementation of docs/method.md sections 2-5.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -21,11 +21,20 @@ fn scan(k: usize) -> Arc<neureg::data::Scan> {
     Arc::new(load_scan(&path, LoadOptions::default(), &Silent).unwrap())
 }
 
+static OPTIONS: LoadOptions = LoadOptions {
+    downsample_to: None,
+    nwb: neureg::data::nwb::NwbOptions {
+        series: None,
+        table: None,
+        column: None,
+        offset: 0.0,
+        window: None,
+    },
+};
+
 const READ: ScanSource<'static> = ScanSource {
     loaded: &[],
-    read: Some(LoadOptions {
-        downsample_to: None,
-    }),
+    read: Some(&OPTIONS),
 };
 
 #[test]

@@ -75,7 +75,8 @@ fn scans_then_similarity_with_hover_and_pin() {
     h.hover_at(cell);
     h.run_steps(2);
     h.get_by_label("Under the pointer");
-    assert_eq!(h.get_all_by_label_contains("S = ").count(), 3);
+    // The three neural matrices and the images' pixel similarity.
+    assert_eq!(h.get_all_by_label_contains("S = ").count(), 4);
     let hovered = h.state().similarity_view_hovered();
     assert!(hovered.is_some());
 
@@ -96,7 +97,7 @@ fn scans_then_similarity_with_hover_and_pin() {
 fn bad_path_shows_an_error_and_the_window_keeps_running() {
     let mut h = harness(vec![sample(1)]);
     settle(&mut h);
-    h.get_by_label("Scan folder or zip:");
+    h.get_by_label("Scan folder, zip or NWB file:");
     h.state_mut().open(PathBuf::from("/no/such/scan.zip"));
     settle(&mut h);
     h.get_by_label_contains("Error: /no/such/scan.zip");
@@ -111,8 +112,8 @@ fn typed_path_loads_a_scan() {
     let mut h = harness(Vec::new());
     settle(&mut h);
     h.get_by_label("No scans loaded.");
-    h.get_by_label("Scan folder or zip:").focus();
-    h.get_by_label("Scan folder or zip:")
+    h.get_by_label("Scan folder, zip or NWB file:").focus();
+    h.get_by_label("Scan folder, zip or NWB file:")
         .type_text(sample(3).to_str().unwrap());
     h.run_steps(1);
     h.get_by_label("Load").click();
@@ -319,8 +320,8 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
         h.state().shared.errors
     );
     assert!(run.join("results/noise_gaussian.json").is_file());
-    // None has no strength to show.
-    h.get_by_label_contains("None (1 run)");
+    // None has no strength to show; it is named in the legend and the statistics.
+    assert!(h.get_all_by_label_contains("None (1 run)").count() >= 1);
     h.get_by_label("Export noise CSV").click();
     h.run_steps(2);
     assert!(dir.path().join("exports/noise_curves.csv").is_file());

@@ -2,11 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-use candle_core::Device;
-
 use super::progress_bar::Bar;
 use super::Context;
+use crate::experiment::check::check_plan;
 use crate::experiment::report::{write_report, Report};
 use crate::experiment::slurm::{submit, write_array, SlurmOptions, PAUSED_EXIT};
 use crate::experiment::unit::{run_all, run_unit, statuses};
@@ -14,6 +12,7 @@ use crate::experiment::{Experiment, Plan, Preset};
 use crate::progress::Progress;
 use crate::runs::Workspace;
 use crate::samples::find_sample;
+use anyhow::Context as _;
 
 /// `neureg experiment`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +35,10 @@ pub struct ExperimentArgs {
     /// Print each unit's state and what is missing, and run nothing.
     #[arg(long)]
     status: bool,
+    /// Check the plan (settings, data set, every target, the folder) and list every problem;
+    /// run and write nothing.
+    #[arg(long)]
+    check: bool,
     /// Rebuild the report from what is there, and run nothing.
     #[arg(long)]
     report: bool,
@@ -50,16 +53,36 @@ pub struct ExperimentArgs {
     cluster: SlurmOptions,
 }
 
-/// Shows, reports, writes (and submits) the array of, or runs the experiment.
+/// Checks, shows, reports, writes (and submits) the array of, or runs the experiment.
 pub fn experiment(a: ExperimentArgs, cx: &Context) -> anyhow::Result<()> {
-    let exp = open_experiment(a.source, a.preset, a.out, &a.overrides, cx.workspace)?;
+    let (plan, dir) = resolve(a.source, a.preset, a.out, &a.overrides, cx.workspace)?;
+    let problems = if a.check || a.slurm {
+        check_plan(&plan, &dir)
+    } else {
+        Vec::new()
+    };
+    if a.check || !problems.is_empty() {
+        if problems.is_empty() {
+            println!(
+                "{}: the plan can run ({} units)",
+                plan.name,
+                plan.units().len()
+            );
+            return Ok(());
+        }
+        for p in &problems {
+            eprintln!("problem: {p}");
+        }
+        anyhow::bail!("the plan has {} problems; nothing was run", problems.len());
+    }
+    let exp = Experiment::create(&dir, &plan)?;
     if a.status {
         print_status(&exp);
     } else if a.report {
         print_report(&exp, &write_report(&exp)?);
     } else if a.slurm {
         let binary = std::env::current_exe().context("locating the neureg binary")?;
-        let extra: Vec<String> = device_arguments(cx.device);
+        let extra: Vec<String> = device_arguments(&a.cluster);
         let script = write_array(&exp, &a.cluster, &binary, &extra)?;
         println!("{}", script.display());
         if a.submit {
@@ -106,15 +129,15 @@ pub fn experiment(a: ExperimentArgs, cx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The experiment of `source` (a plan file or an experiment folder) or of a preset, with the
-/// overrides applied; a new one goes into the workspace unless `out` says where.
-fn open_experiment(
+/// The plan of `source` (a plan file or an experiment folder) or of a preset, with the
+/// overrides applied, and its folder: a new one goes into the workspace unless `out` says where.
+fn resolve(
     source: Option<PathBuf>,
     preset: Option<Preset>,
     out: Option<PathBuf>,
     overrides: &[String],
     workspace: &Workspace,
-) -> anyhow::Result<Experiment> {
+) -> anyhow::Result<(Plan, PathBuf)> {
     let plan = match (&source, preset) {
         (Some(_), Some(_)) => anyhow::bail!("give a plan or a preset, not both"),
         (Some(dir), None) if Experiment::plan_path(dir).is_file() => {
@@ -124,7 +147,7 @@ fn open_experiment(
                     dir.display()
                 );
             }
-            return Ok(Experiment::open(dir)?);
+            return Ok((Experiment::open(dir)?.plan, dir.clone()));
         }
         (Some(dir), None) if dir.is_dir() => anyhow::bail!(
             "{}: neither a plan file nor an experiment folder (no plan.json)",
@@ -136,14 +159,17 @@ fn open_experiment(
     };
     let plan = plan.with_overrides(overrides)?;
     let dir = out.unwrap_or_else(|| workspace.experiments().join(&plan.name));
-    Ok(Experiment::create(&dir, &plan)?)
+    Ok((plan, dir))
 }
 
-/// `--device` as the command line was given it, for the array tasks.
-fn device_arguments(device: &Device) -> Vec<String> {
-    match device {
-        Device::Cpu => vec!["--device".into(), "cpu".into()],
-        _ => vec!["--device".into(), "cuda".into()],
+/// The device the array's tasks ask for: CUDA on their node when the array asks for GPUs (a task
+/// then fails at once, saying why, where the binary has no CUDA or the node no GPU); otherwise
+/// none, so that each node picks its default. Never the submitting machine's device.
+fn device_arguments(cluster: &SlurmOptions) -> Vec<String> {
+    if cluster.gpus.is_some_and(|g| g > 0) {
+        vec!["--device".into(), "cuda".into()]
+    } else {
+        Vec::new()
     }
 }
 

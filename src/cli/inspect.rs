@@ -8,11 +8,11 @@ use super::progress_bar::Bar;
 use super::scans::load_scans;
 use super::Context;
 use crate::data::Scan;
-use crate::inspect::agreement::{bootstrap, MEASURES};
 use crate::inspect::layers::{LayerBn, LayerChoice};
 use crate::inspect::neural::ReferenceChoice;
 use crate::inspect::write::write_inspection;
 use crate::inspect::{inspect as run_inspection, InspectRequest};
+use crate::similarity::agreement::{bootstrap, MEASURES};
 use crate::similarity::matrix::SimilarityMatrix;
 
 /// `neureg inspect`.
@@ -142,7 +142,7 @@ pub fn agreement(a: AgreementArgs) -> anyhow::Result<()> {
         SimilarityMatrix::read_npy(&a.b)?,
     );
     let value = if a.resamples == 0 {
-        serde_json::to_value(crate::inspect::agreement::agreement(&k, &l)?)?
+        serde_json::to_value(crate::similarity::agreement::agreement(&k, &l)?)?
     } else {
         serde_json::to_value(bootstrap(&k, &l, a.resamples, a.seed)?)?
     };

@@ -31,6 +31,9 @@ pub struct Cli {
     /// Downsample scan images on loading, e.g. 36x64 (area averaging; sizes must divide evenly).
     #[arg(long, global = true, value_parser = parse_size)]
     pub downsample: Option<(usize, usize)>,
+    /// How NWB files are read.
+    #[command(flatten)]
+    pub nwb: crate::data::nwb::NwbOptions,
     /// The workspace: where runs and experiments go by default (default: $NEUREG_WORKSPACE, else
     /// workspace/ in the platform's data directory, e.g. ~/.local/share/neureg/workspace).
     #[arg(long, global = true)]
@@ -51,7 +54,7 @@ pub enum Command {
     Snr(scans::SnrArgs),
     /// Write each scan's oracle similarity (Eq. 3) over the oracle images common to all.
     Oracle(scans::OracleArgs),
-    /// Fit the denoising predictive model (SPEC 6) to one scan; resumes a fit left in --out.
+    /// Fit the denoising predictive model (docs/method.md section 6) to one scan; resumes a fit left in --out.
     FitPredictor(predictor::FitArgs),
     /// Build a regularisation target (Eq. 6) from fitted predictors: .npy plus a .json sidecar.
     Target(predictor::TargetArgs),
@@ -59,13 +62,13 @@ pub enum Command {
     /// oracle similarity and, on synthetic scans, against the noise-free similarity; also both
     /// targets of the single-shown images against the noise-free similarity.
     Denoising(predictor::DenoisingArgs),
-    /// Train a classifier with the similarity loss (SPEC 7) into run folders; a run left
+    /// Train a classifier with the similarity loss (docs/method.md section 7) into run folders; a run left
     /// unfinished in its folder resumes from its last checkpoint.
     Train(train::TrainArgs),
-    /// Accuracy under noise (SPEC 8, Fig. 4) of trained runs, stored in each run's results/, and
+    /// Accuracy under noise (docs/method.md section 8, Fig. 4) of trained runs, stored in each run's results/, and
     /// the mean and SEM over the seeds of each condition written to --out.
     EvalNoise(robustness::NoiseArgs),
-    /// Minimal adversarial perturbations (SPEC 8) of a trained run: per sample the smallest
+    /// Minimal adversarial perturbations (docs/method.md section 8) of a trained run: per sample the smallest
     /// verified distance, the median, stored in the run's results/; --out gets the result and
     /// PNGs of the first examples (original, perturbation amplified around gray, adversarial).
     Attack(robustness::AttackArgs),
@@ -74,6 +77,9 @@ pub enum Command {
     Experiment(experiment::ExperimentArgs),
     /// Write delta_scan and delta_repeat (Eq. 4, 5): counts, standard deviations, histograms.
     Variability(scans::VariabilityArgs),
+    /// The pixel baseline of a similarity matrix: its agreement (Pearson, Spearman, bootstrap
+    /// intervals over images) with the pixel similarity of its images, raw and low-passed.
+    Pixels(scans::PixelsArgs),
     /// Images per second of ResNet18 training (with and without the similarity loss) and
     /// inference on random data, on the chosen device.
     Speed(speed::SpeedArgs),
@@ -113,6 +119,7 @@ pub fn run(
         Command::Snr(a) => scans::snr(a, &cx),
         Command::Oracle(a) => scans::oracle(a, &cx),
         Command::Variability(a) => scans::variability(a, &cx),
+        Command::Pixels(a) => scans::pixels(a, &cx),
         Command::FitPredictor(a) => predictor::fit(a, &cx),
         Command::Target(a) => predictor::target(a, &cx),
         Command::Denoising(a) => predictor::denoising(a, &cx),

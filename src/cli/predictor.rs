@@ -109,6 +109,7 @@ pub fn target(a: TargetArgs, cx: &Context) -> anyhow::Result<()> {
         t.meta.kind,
         t.meta.scans.join(", ")
     );
+    println!("{}", built.pixel_baseline.describe());
     Ok(())
 }
 
@@ -158,9 +159,9 @@ pub fn denoising(a: DenoisingArgs, cx: &Context) -> anyhow::Result<()> {
 }
 
 /// The command line's predictors read their scans from where their fits found them.
-fn reading<'a>(cx: &Context) -> ScanSource<'a> {
+fn reading<'a>(cx: &'a Context) -> ScanSource<'a> {
     ScanSource {
         loaded: &[],
-        read: Some(cx.options),
+        read: Some(&cx.options),
     }
 }

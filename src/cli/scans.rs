@@ -12,7 +12,10 @@ use crate::data::synth::{write_synthetic, SynthConfig};
 use crate::data::{load_scan, Scan, Tier};
 use crate::runs::inputs::absolute_input;
 use crate::similarity::analysis::analyse_oracles;
+use crate::similarity::pixels::pixel_baseline;
+use crate::similarity::target::matrix_and_ids;
 use crate::similarity::weights::snr_weights;
+use crate::train::targets::images_for;
 
 /// `neureg synth`.
 #[derive(Debug, clap::Args)]
@@ -51,9 +54,28 @@ pub struct OracleArgs {
     /// Scan folders or zips.
     #[arg(required = true)]
     scans: Vec<PathBuf>,
-    /// Output folder: <scan name>.npy per scan and image_ids.npy.
+    /// Output folder: <scan name>.npy per scan, image_ids.npy, pixels.npy (the images' pixel
+    /// similarity) and pixel_baseline.json (the mean's agreement with it).
     #[arg(long)]
     out: PathBuf,
+}
+
+/// `neureg pixels`.
+#[derive(Debug, clap::Args)]
+pub struct PixelsArgs {
+    /// A similarity matrix (.npy; a target, or any matrix), its rows the images its .json
+    /// sidecar lists (`image_ids`), else the images of --images in order.
+    matrix: PathBuf,
+    /// Where its images are: a scan (its images by id) or a folder of PNG/JPEG images (ids are
+    /// positions in file-name order).
+    #[arg(long, default_value = "sample_data/scans/scan_1.zip")]
+    images: PathBuf,
+    /// Bootstrap resamplings of the images.
+    #[arg(long, default_value_t = crate::similarity::pixels::RESAMPLES)]
+    resamples: usize,
+    /// Also write the baseline to this JSON file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 /// `neureg variability`.
@@ -113,6 +135,18 @@ pub fn oracle(a: OracleArgs, cx: &Context) -> anyhow::Result<()> {
         write_atomic(&path, &encode(&[n, n], &o.matrix.values))?;
         println!("{}", path.display());
     }
+    let pixels = a.out.join("pixels.npy");
+    write_atomic(&pixels, &encode(&[n, n], &analysis.pixels.values))?;
+    println!("{}", pixels.display());
+    let baseline = a.out.join("pixel_baseline.json");
+    let text = serde_json::to_string_pretty(&analysis.pixel_baseline)
+        .context("encoding the pixel baseline")?;
+    write_atomic(&baseline, text.as_bytes())?;
+    println!("{}", baseline.display());
+    println!(
+        "mean oracle similarity, {}",
+        analysis.pixel_baseline.describe()
+    );
     Ok(())
 }
 
@@ -131,6 +165,21 @@ pub fn variability(a: VariabilityArgs, cx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The pixel baseline of any matrix over its images.
+pub fn pixels(a: PixelsArgs, cx: &Context) -> anyhow::Result<()> {
+    let (matrix, ids) = matrix_and_ids(&a.matrix)?;
+    let source = absolute_input(&a.images, Some(&cx.workspace.root));
+    let (shape, images) = images_for(&source, &ids)?;
+    let refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
+    let baseline = pixel_baseline(&matrix, &refs, shape, a.resamples, 0, cx.device)?;
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&baseline).context("encoding the baseline")?;
+        write_atomic(path, text.as_bytes())?;
+    }
+    println!("{}: {}", a.matrix.display(), baseline.describe());
+    Ok(())
+}
+
 /// Reads the scans at `paths` with a progress bar; a `sample_data/...` path the working folder
 /// does not have is looked up in the sample data, as a run's inputs are.
 pub(super) fn load_scans(paths: &[PathBuf], cx: &Context) -> anyhow::Result<Vec<Scan>> {
@@ -139,7 +188,7 @@ pub(super) fn load_scans(paths: &[PathBuf], cx: &Context) -> anyhow::Result<Vec<
         .iter()
         .map(|p| {
             let path = absolute_input(p, Some(&cx.workspace.root));
-            Ok(load_scan(&path, cx.options, &bar)?)
+            Ok(load_scan(&path, cx.options.clone(), &bar)?)
         })
         .collect()
 }
@@ -195,6 +244,9 @@ pub fn describe_scan(scan: &Scan) -> String {
             let (lo, hi) = range(p.iter().map(|r| r[k]));
             out += &format!("{name}: {lo:.3} to {hi:.3}\n");
         }
+    }
+    for notice in &scan.notices {
+        out += &format!("note: {notice}\n");
     }
     out += &format!(
         "ground truth: {}\n",

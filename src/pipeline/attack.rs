@@ -1,4 +1,4 @@
-//! Minimal adversarial perturbations of one run (SPEC 8, Fig. 5), with the first examples found
+//! Minimal adversarial perturbations of one run (docs/method.md section 8, Fig. 5), with the first examples found
 //! handed out as they come: the window's gallery, the command line's PNGs.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Noise robustness (SPEC 8, Fig. 4) of several runs: each run's curve stored in its
+//! Noise robustness (docs/method.md section 8, Fig. 4) of several runs: each run's curve stored in its
 //! `results/`, and the mean and SEM per condition.
 
 use std::path::PathBuf;

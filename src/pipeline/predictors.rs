@@ -26,7 +26,7 @@ pub struct ScanSource<'a> {
     pub loaded: &'a [Arc<Scan>],
     /// Read a predictor's scan from its `meta.json` path when none of `loaded` is it (with these
     /// options); `None`: such a predictor is an error asking to load its scan.
-    pub read: Option<LoadOptions>,
+    pub read: Option<&'a LoadOptions>,
 }
 
 /// The predictors in `dirs`, each with its scan: a scan of `scans.loaded` with the predictor's scan
@@ -49,7 +49,7 @@ pub fn open_predictors(
         let scan = match (open, scans.read) {
             (Some(scan), _) => scan.clone(),
             (None, Some(options)) => {
-                let scan = load_scan(&meta.scan_path, options, progress)?;
+                let scan = load_scan(&meta.scan_path, options.clone(), progress)?;
                 predictor.check_scan(&scan)?;
                 Arc::new(scan)
             }

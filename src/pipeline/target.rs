@@ -1,4 +1,4 @@
-//! Building a regularisation target (SPEC 5-6): Neural (model) from predictors, or Neural (data)
+//! Building a regularisation target (docs/method.md sections 5-6): Neural (model) from predictors, or Neural (data)
 //! from their scans' responses, on a chosen image set; saved as `.npy` with its JSON sidecar.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::predictors::{open_predictors, ScanSource};
 use crate::progress::Progress;
 use crate::similarity::ordering::spectral_order;
+use crate::similarity::pixels::{pixel_baseline, PixelBaseline, RESAMPLES};
 use crate::similarity::target::{
     common_single_images, data_target, folder_images, model_target, save_target,
     single_shown_images, ImageSet, Target, Weighting,
@@ -61,6 +62,8 @@ pub struct BuiltTarget {
     pub order: Vec<usize>,
     /// Where it was saved.
     pub path: PathBuf,
+    /// Its agreement with the pixel similarity of its images.
+    pub pixel_baseline: PixelBaseline,
 }
 
 /// Builds, saves and orders the target of `request`, its predictors' scans taken from `scans`.
@@ -72,7 +75,7 @@ pub fn build_target(
 ) -> Result<BuiltTarget> {
     let paired = open_predictors(&request.predictors, scans, device, progress)?;
     let refs: Vec<&Scan> = paired.iter().map(|p| p.scan.as_ref()).collect();
-    let options = scans.read.unwrap_or_default();
+    let options = scans.read.cloned().unwrap_or_default();
     let images = image_set(&request.images, &refs, request.data, options, progress)?;
     let target = if request.data {
         data_target(&refs, &images.ids, device)?
@@ -84,10 +87,14 @@ pub fn build_target(
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
     save_target(&request.out, &target)?;
+    let pixels: Vec<&[f32]> = images.pixels.iter().map(Vec::as_slice).collect();
+    let pixel_baseline =
+        pixel_baseline(&target.matrix, &pixels, images.shape, RESAMPLES, 0, device)?;
     Ok(BuiltTarget {
         order: spectral_order(&target.matrix),
         target,
         path: request.out.clone(),
+        pixel_baseline,
     })
 }
 

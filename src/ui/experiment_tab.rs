@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::shared::{Shared, REFRESH_SECONDS};
 use super::view::{Cx, View};
-use crate::experiment::report::write_report;
+use crate::eval::comparisons::p_text;
+use crate::experiment::check::check_plan;
+use crate::experiment::report::{read_report, write_report, Report};
 use crate::experiment::unit::{run_all, statuses, UnitState, UnitStatus};
 use crate::experiment::{Experiment, Plan, Preset};
 use crate::runs::Workspace;
@@ -43,8 +45,10 @@ pub struct ExperimentView {
     pub experiment: Option<Experiment>,
     /// Its units' states, as last read.
     pub units: Vec<UnitStatus>,
-    /// The report's opening lines, as last read.
-    pub summary: Vec<String>,
+    /// The report, as last read.
+    pub report: Option<Report>,
+    /// What the plan check found when the experiment was opened.
+    pub problems: Vec<String>,
     figures: Vec<Figure>,
     report_stamp: Option<SystemTime>,
     last_refresh: f64,
@@ -62,7 +66,8 @@ impl ExperimentView {
             },
             experiment: Experiment::open(&shipped).ok(),
             units: Vec::new(),
-            summary: Vec::new(),
+            report: None,
+            problems: Vec::new(),
             figures: Vec::new(),
             report_stamp: None,
             last_refresh: f64::NEG_INFINITY,
@@ -97,10 +102,11 @@ impl ExperimentView {
     }
 
     fn set(&mut self, exp: Experiment) {
+        self.problems = check_plan(&exp.plan, &exp.dir);
         self.experiment = Some(exp);
         self.report_stamp = None;
         self.figures.clear();
-        self.summary.clear();
+        self.report = None;
         self.last_refresh = f64::NEG_INFINITY;
     }
 
@@ -116,20 +122,11 @@ impl ExperimentView {
             return;
         }
         self.report_stamp = stamp;
-        self.summary = std::fs::read_to_string(report.join("numbers.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| {
-                v["summary"].as_array().map(|a| {
-                    a.iter()
-                        .filter_map(|l| l.as_str().map(String::from))
-                        .collect()
-                })
-            })
-            .unwrap_or_default();
-        self.figures = figure_files(&report)
-            .into_iter()
-            .filter_map(|(path, caption)| {
+        self.report = read_report(&report).ok();
+        let files = self.report.iter().flat_map(|r| r.figures.iter());
+        self.figures = files
+            .filter_map(|(file, caption)| {
+                let path = report.join(file);
                 let img = image::open(&path).ok()?.to_rgba8();
                 let size = [img.width() as usize, img.height() as usize];
                 let colour = egui::ColorImage::from_rgba_unmultiplied(size, img.as_raw());
@@ -138,24 +135,13 @@ impl ExperimentView {
                     colour,
                     egui::TextureOptions::LINEAR,
                 );
-                Some(Figure { caption, texture })
+                Some(Figure {
+                    caption: caption.clone(),
+                    texture,
+                })
             })
             .collect();
     }
-}
-
-/// The report's figures in the order report.md shows them, with their captions.
-fn figure_files(report: &Path) -> Vec<(PathBuf, String)> {
-    let Ok(md) = std::fs::read_to_string(report.join("report.md")) else {
-        return Vec::new();
-    };
-    md.lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("![")?;
-            let (caption, file) = rest.split_once("](")?;
-            Some((report.join(file.trim_end_matches(')')), caption.to_string()))
-        })
-        .collect()
 }
 
 /// Draws the tab, re-reading the folder once a second.
@@ -194,7 +180,10 @@ fn controls(cx: &mut Cx<ExperimentView>, ui: &mut egui::Ui) {
         }
         if ui
             .add_enabled(idle, egui::Button::new("Lecture preset"))
-            .on_hover_text("None, Neural (model), Neural (data), Shuffle x 3 seeds on the samples")
+            .on_hover_text(
+                "None, Neural (model), Neural (data), Shuffle, Pixel (thresholded) and Blur on \
+                 the samples",
+            )
             .clicked()
         {
             let plan = Plan::preset(
@@ -213,6 +202,15 @@ fn controls(cx: &mut Cx<ExperimentView>, ui: &mut egui::Ui) {
     };
     ui.separator();
     ui.label(format!("{} in {}", exp.plan.name, exp.dir.display()));
+    if !view.problems.is_empty() {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            format!("The plan cannot run ({} problems):", view.problems.len()),
+        );
+        for p in &view.problems {
+            ui.colored_label(ui.visuals().error_fg_color, format!("• {p}"));
+        }
+    }
     ui.horizontal(|ui| {
         if ui.add_enabled(idle, egui::Button::new("Start")).clicked() {
             let e = exp.clone();
@@ -258,13 +256,17 @@ fn controls(cx: &mut Cx<ExperimentView>, ui: &mut egui::Ui) {
 }
 
 fn report(view: &ExperimentView, ui: &mut egui::Ui) {
-    if view.summary.is_empty() {
+    let Some(r) = view.report.as_ref().filter(|r| !r.summary.is_empty()) else {
         ui.label("No report yet: it is written as units finish.");
         return;
-    }
+    };
     ui.heading("What the numbers show");
-    for line in &view.summary {
+    for line in &r.summary {
         ui.label(format!("• {line}"));
+    }
+    if !r.comparisons.is_empty() {
+        ui.separator();
+        comparisons(r, ui);
     }
     let width = ui.available_width().min(900.0);
     for f in &view.figures {
@@ -276,6 +278,51 @@ fn report(view: &ExperimentView, ui: &mut egui::Ui) {
         );
         ui.label(&f.caption);
     }
+}
+
+/// The declared comparisons: per measure (the primary first), each pair's difference with its
+/// 95% interval, its p and Holm-corrected p, and the verdict.
+fn comparisons(r: &Report, ui: &mut egui::Ui) {
+    ui.strong("Declared comparisons (paired by seed; exact sign-flip p, Holm within each measure)");
+    egui::Grid::new("experiment_comparisons")
+        .striped(true)
+        .show(ui, |ui| {
+            for h in [
+                "measure",
+                "comparison",
+                "seeds",
+                "difference [95% interval]",
+                "p",
+                "Holm p",
+                "verdict",
+            ] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for c in &r.comparisons {
+                let t = &c.test;
+                ui.label(if c.primary {
+                    format!("{} (primary)", c.measure)
+                } else {
+                    c.measure.clone()
+                });
+                ui.label(format!("{} − {}", c.label, c.against));
+                ui.label(t.n.to_string());
+                ui.monospace(format!(
+                    "{:+.4} [{:+.4}, {:+.4}]",
+                    t.mean, t.interval.0, t.interval.1
+                ));
+                ui.monospace(p_text(t.p));
+                ui.monospace(p_text(c.p_holm));
+                let words = c.words();
+                if words == "no clear difference" {
+                    ui.label(words);
+                } else {
+                    ui.strong(words);
+                }
+                ui.end_row();
+            }
+        });
 }
 
 impl View for ExperimentView {

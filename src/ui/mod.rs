@@ -4,6 +4,7 @@
 
 pub mod experiment_tab;
 mod export;
+pub mod frame_time;
 pub mod inspect_tab;
 mod predictor_plots;
 pub mod predictor_tab;
@@ -202,8 +203,15 @@ impl NeuregApp {
         }
     }
 
-    /// Draws the whole window into `ui`.
+    /// Draws the whole window into `ui`, timing it.
     pub fn show(&mut self, ui: &mut egui::Ui) {
+        let started = std::time::Instant::now();
+        self.draw(ui);
+        self.shared.frames.record(started.elapsed());
+    }
+
+    /// Draws the whole window into `ui`.
+    fn draw(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         if !self.shared.jobs.has_repaint() {
             let repaint = ctx.clone();

@@ -16,8 +16,9 @@ use super::robustness_attack::attack_panel;
 use super::shared::{push_new, Shared};
 use super::view::{Cx, View};
 use crate::eval::attacks::Norm;
+use crate::eval::comparisons::p_text;
 use crate::eval::minimal::{budget_curve, AttackConfig, AttackName, AttackResult};
-use crate::eval::noise::{summarise, NoiseCurve, NoiseKind};
+use crate::eval::noise::{noise_comparisons, summarise, ConditionCurve, NoiseCurve, NoiseKind};
 use crate::eval::results::RunResults;
 use crate::pipeline::attack::{attack, AttackEvent, AttackRequest, Example};
 use crate::pipeline::noise::{evaluate_noise, NoiseEvent, NoiseRequest};
@@ -328,6 +329,7 @@ fn noise_panel(cx: &mut Cx<RobustnessView>, ui: &mut egui::Ui, runs: &[RunInfo])
     if ui.button("Save noise plot PNG").clicked() {
         super::export::figure_png(cx.shared, ui.ctx(), "noise_curves", area.response.rect);
     }
+    noise_statistics(ui, &stored, &summary);
     if !stored.is_empty() && ui.button("Export noise CSV").clicked() {
         let mut text = String::from("run,condition,strength,seed,level,accuracy\n");
         for c in &stored {
@@ -343,6 +345,62 @@ fn noise_panel(cx: &mut Cx<RobustnessView>, ui: &mut egui::Ui, runs: &[RunInfo])
         }
         super::export::csv(cx.shared, "noise_curves", &text);
     }
+}
+
+/// The pre-declared summary per condition (each run's mean accuracy over the levels) and the
+/// declared comparisons over paired seeds, with their intervals and corrected p.
+fn noise_statistics(ui: &mut egui::Ui, stored: &[NoiseCurve], summary: &[ConditionCurve]) {
+    if summary.is_empty() {
+        return;
+    }
+    ui.strong("Mean accuracy over the noise levels (mean ± SEM over seeds)");
+    egui::Grid::new("noise_summary")
+        .striped(true)
+        .show(ui, |ui| {
+            for c in summary {
+                ui.label(c.label());
+                ui.monospace(format!(
+                    "{:.3} ± {:.3}",
+                    c.mean_over_levels.mean, c.mean_over_levels.sem
+                ));
+                ui.end_row();
+            }
+        });
+    let comparisons = noise_comparisons(stored, summary);
+    if comparisons.is_empty() {
+        return;
+    }
+    ui.strong("Paired by seed: 95% t interval, exact sign-flip p, Holm within each measure");
+    egui::Grid::new("noise_comparisons")
+        .striped(true)
+        .show(ui, |ui| {
+            for h in [
+                "measure",
+                "comparison",
+                "seeds",
+                "difference [95% interval]",
+                "p",
+                "Holm p",
+                "",
+            ] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for c in &comparisons {
+                let t = &c.test;
+                ui.label(&c.measure);
+                ui.label(format!("{} − {}", c.label, c.against));
+                ui.label(t.n.to_string());
+                ui.monospace(format!(
+                    "{:+.3} [{:+.3}, {:+.3}]",
+                    t.mean, t.interval.0, t.interval.1
+                ));
+                ui.monospace(p_text(t.p));
+                ui.monospace(p_text(c.p_holm));
+                ui.label(c.words());
+                ui.end_row();
+            }
+        });
 }
 
 /// A colour per condition curve.

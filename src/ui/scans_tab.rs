@@ -25,7 +25,7 @@ pub struct ScansView {
 /// Draws the Scans tab.
 fn show(cx: &mut Cx<ScansView>, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
-        let label = ui.label("Scan folder or zip:");
+        let label = ui.label("Scan folder, zip or NWB file:");
         let edit = ui
             .add(
                 egui::TextEdit::singleline(&mut cx.view.path)
@@ -38,9 +38,9 @@ fn show(cx: &mut Cx<ScansView>, ui: &mut egui::Ui) {
             let path = std::mem::take(&mut cx.view.path);
             cx.shared.open(path.trim().into());
         }
-        if ui.button("Browse zip…").clicked() {
+        if ui.button("Browse file…").clicked() {
             if let Some(p) = rfd::FileDialog::new()
-                .add_filter("scan", &["zip"])
+                .add_filter("scan", &["zip", "nwb"])
                 .pick_file()
             {
                 cx.shared.open(p);
@@ -51,7 +51,7 @@ fn show(cx: &mut Cx<ScansView>, ui: &mut egui::Ui) {
                 cx.shared.open(p);
             }
         }
-        ui.weak("or drop folders and zips on the window");
+        ui.weak("or drop folders, zips and NWB files on the window");
     });
     ui.separator();
     if cx.shared.scans.is_empty() {
@@ -80,7 +80,15 @@ fn show(cx: &mut Cx<ScansView>, ui: &mut egui::Ui) {
         ui.end_row();
         for (k, loaded) in cx.shared.scans.iter().enumerate() {
             let s = &loaded.scan;
-            ui.radio_value(&mut cx.view.selected, k, "");
+            ui.radio_value(&mut cx.view.selected, k, "")
+                .widget_info(|| {
+                    egui::WidgetInfo::selected(
+                        egui::Role::RadioButton,
+                        true,
+                        cx.view.selected == k,
+                        format!("show {}", s.name),
+                    )
+                });
             ui.label(&s.name)
                 .on_hover_text(s.source.display().to_string());
             ui.label(s.n_trials().to_string());
@@ -112,6 +120,11 @@ fn show(cx: &mut Cx<ScansView>, ui: &mut egui::Ui) {
         cx.shared.remove_scan(k);
         cx.view.selected = 0;
         return;
+    }
+    for loaded in &cx.shared.scans {
+        for notice in &loaded.scan.notices {
+            ui.weak(format!("{}: {notice}", loaded.scan.name));
+        }
     }
     let Some(loaded) = cx
         .shared

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::Device;
 
+use super::frame_time::FrameTimes;
 use super::widgets::stimulus::StimulusTextures;
 use crate::data::{load_scan, LoadOptions, Scan};
 use crate::jobs::Jobs;
@@ -154,6 +155,8 @@ pub struct Shared {
     pub later: Arc<Mutex<Vec<String>>>,
     /// Textures of stimuli shown.
     pub stimuli: StimulusTextures,
+    /// How long the last frames took to build.
+    pub frames: FrameTimes,
 }
 
 impl Shared {
@@ -176,6 +179,7 @@ impl Shared {
             notices: Vec::new(),
             later: Arc::default(),
             stimuli: StimulusTextures::default(),
+            frames: FrameTimes::default(),
         }
     }
 
@@ -216,7 +220,7 @@ impl Shared {
                     .push(format!("{} is already open", path.display()));
                 continue;
             }
-            let (options, p) = (self.options, path.clone());
+            let (options, p) = (self.options.clone(), path.clone());
             // The weights with the scan, on the worker: Eq. 1 over every oracle trial took the
             // frame it arrived in.
             self.jobs.spawn(

@@ -1,6 +1,7 @@
 //! The Similarity tab: oracle matrices side by side in one ordering and colour
-//! scale, hover and pinned read-out, the variability of Fig. 1C and the most
-//! and least similar image pairs (Fig. 2).
+//! scale, hover and pinned read-out, the pixel baseline (the images' pixel similarity in the same
+//! order, a scatter and the agreement), the variability of Fig. 1C and the most and least
+//! similar image pairs (Fig. 2).
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct SimilarityView {
     pub hovered: Option<(usize, usize)>,
     /// The target's texture and colour range, with the target it was made for (by address).
     target_texture: Option<(usize, TextureHandle, f32)>,
+    /// The pixel similarity's texture and colour range (its own scale), for `made_for`.
+    pixel_texture: Option<(TextureHandle, f32)>,
 }
 
 /// The matrices shown, labelled: each scan's, then the mean.
@@ -79,6 +82,15 @@ fn show(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui) {
             })
             .collect();
         cx.view.vmax = vmax;
+        let pixel_vmax = shared_range([&analysis.pixels]);
+        cx.view.pixel_texture = Some((
+            ui.ctx().load_texture(
+                "matrix-pixels",
+                matrix_image(&analysis.pixels.reordered(&analysis.order), pixel_vmax),
+                TextureOptions::NEAREST,
+            ),
+            pixel_vmax,
+        ));
         cx.view.made_for = key;
     }
     egui::ScrollArea::vertical().id_salt("similarity").show(ui, |ui| {
@@ -92,6 +104,8 @@ fn show(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui) {
             ui.weak(format!("{scan}: {n} of its oracle images are not repeated in every scan and are left out."));
         }
         matrices_row(cx, ui, &analysis);
+        ui.separator();
+        pixel_baseline(cx, ui, &analysis);
         ui.separator();
         if cx.shared.target.is_some() {
             target(cx, ui);
@@ -159,6 +173,98 @@ fn matrices_row(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui, analysis: &Oracl
         };
     }
     cx.view.hovered = hovered;
+}
+
+/// The pixel baseline: the images' own pixel similarity in the same order (its own colour
+/// scale), the mean oracle similarity against it pair by pair, and their agreement raw and
+/// low-passed.
+fn pixel_baseline(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui, analysis: &OracleAnalysis) {
+    let Some((texture, vmax)) = cx.view.pixel_texture.clone() else {
+        return;
+    };
+    let n = analysis.image_ids.len();
+    ui.strong("Pixel baseline: how much of the neural similarity the images' pixels already carry");
+    ui.weak(
+        "Pixel similarity: each image flattened, the per-pixel mean over these images \
+         subtracted, cosine (Eq. 2 with pixels as neurons). Blurred: the Blur control's \
+         Gaussian (circular) before.",
+    );
+    let size = 220.0;
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.strong("Pixels");
+            let r = heatmap(ui, &texture, n, size, cx.view.pinned, cx.view.hovered);
+            if let Some(c) = r.hovered {
+                cx.view.hovered = Some(c);
+            }
+            if ui
+                .small_button(".npy")
+                .on_hover_text("Save the pixel similarity as .npy (ascending image ids)")
+                .clicked()
+            {
+                export::matrix_npy(cx.shared, "pixel_similarity", &analysis.pixels);
+            }
+        });
+        colour_bar(ui, vmax, size);
+        let points: Vec<[f64; 2]> = (0..n)
+            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+            .map(|(a, b)| {
+                [
+                    analysis.pixels.get(a, b) as f64,
+                    analysis.mean.get(a, b) as f64,
+                ]
+            })
+            .collect();
+        ui.vertical(|ui| {
+            Plot::new("pixel_scatter")
+                .width(size * 1.3)
+                .height(size)
+                .x_axis_label("pixel similarity")
+                .y_axis_label("mean oracle similarity")
+                .allow_scroll(false)
+                .show(ui, |p| {
+                    p.points(
+                        egui_plot::Points::new("image pairs", points)
+                            .radius(2.0)
+                            .color(egui::Color32::from_rgb(90, 160, 220)),
+                    );
+                });
+        });
+        ui.vertical(|ui| {
+            let b = &analysis.pixel_baseline;
+            ui.label(format!(
+                "Mean oracle similarity against the pixel similarity, {} images \
+                 (95% bootstrap intervals over images):",
+                b.measured
+            ));
+            egui::Grid::new("pixel_baseline")
+                .striped(true)
+                .show(ui, |ui| {
+                    ui.strong("pixels");
+                    ui.strong("Pearson r");
+                    ui.strong("Spearman rho");
+                    ui.end_row();
+                    for a in &b.agreements {
+                        ui.label(if a.blur == 0.0 {
+                            "raw".to_string()
+                        } else {
+                            format!("blurred {} px", a.blur)
+                        });
+                        for i in [a.pearson, a.spearman] {
+                            ui.monospace(format!(
+                                "{:+.3} [{:+.3}, {:+.3}]",
+                                i.value, i.low, i.high
+                            ));
+                        }
+                        ui.end_row();
+                    }
+                });
+            ui.weak(
+                "Real mouse V1 (model-predicted, Li et al.'s images) is reported at about r = 0.83 \
+                 against the raw pixels (Attias et al. 2024).",
+            );
+        });
+    });
 }
 
 /// The regularisation target built in the Predictor tab, in its own spectral order.
@@ -243,6 +349,9 @@ fn readout(
             ui.monospace(format!("S = {:+.4}", m.get(a, b)));
             ui.end_row();
         }
+        ui.label("Pixels");
+        ui.monospace(format!("S = {:+.4}", analysis.pixels.get(a, b)));
+        ui.end_row();
     });
 }
 

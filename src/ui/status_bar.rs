@@ -1,5 +1,5 @@
-//! The status bar: device, workspace (switchable), export folder, running jobs with progress and
-//! cancel.
+//! The status bar: device, workspace (switchable), export folder, frame time, running jobs with
+//! progress and cancel.
 
 use eframe::egui;
 
@@ -30,6 +30,19 @@ pub fn show(shared: &mut Shared, ui: &mut egui::Ui) -> Option<Workspace> {
             if ui.small_button("OK").clicked() {
                 shared.notices.clear();
             }
+            ui.separator();
+        }
+        if let Some(f) = shared.frames.summary() {
+            ui.weak(format!(
+                "frame {:.1} ms (95%: {:.1}, worst {:.1})",
+                f.last.as_secs_f64() * 1e3,
+                f.p95.as_secs_f64() * 1e3,
+                f.worst.as_secs_f64() * 1e3
+            ))
+            .on_hover_text(format!(
+                "Time to build each of the last {} frames (NEUREG_FRAME_LOG=FILE logs every frame)",
+                super::frame_time::KEPT
+            ));
             ui.separator();
         }
         let jobs = shared.jobs.statuses();

@@ -184,7 +184,7 @@ fn settings(cx: &mut Cx<TrainingView>, ui: &mut egui::Ui) {
                 }
             });
     });
-    if f.condition != Condition::None {
+    if f.condition.needs_target() {
         let mut target = f.target.clone().unwrap_or_default();
         path_field(
             ui,
@@ -193,6 +193,8 @@ fn settings(cx: &mut Cx<TrainingView>, ui: &mut egui::Ui) {
             Some(("target (.npy) or VGG weights", &["npy", "safetensors"])),
         );
         f.target = (!target.as_os_str().is_empty()).then_some(target);
+    }
+    if f.condition.has_similarity_loss() {
         path_field(ui, "Target images", &mut f.images, None);
         ui.horizontal(|ui| drag(ui, "Strength a", &mut f.strength, 0.0..=1000.0, 0.5));
         ui.horizontal(|ui| {
@@ -203,6 +205,10 @@ fn settings(cx: &mut Cx<TrainingView>, ui: &mut egui::Ui) {
                     .desired_width(120.0),
             );
         });
+        ui.horizontal(|ui| {
+            ui.label("Similarity batch (0: as the batch)");
+            ui.add(egui::DragValue::new(&mut f.similarity_batch).range(0..=512));
+        });
         if f.condition == Condition::Feature {
             ui.horizontal(|ui| {
                 ui.label("Feature tap (a run folder as target)");
@@ -211,6 +217,28 @@ fn settings(cx: &mut Cx<TrainingView>, ui: &mut egui::Ui) {
                 ui.add(egui::TextEdit::singleline(&mut f.feature_layer).desired_width(90.0));
             });
         }
+        if f.condition == Condition::PixelThresholded {
+            ui.horizontal(|ui| {
+                drag(
+                    ui,
+                    "Threshold TH",
+                    &mut f.pixel_threshold,
+                    0.01..=0.99,
+                    0.01,
+                )
+            });
+        }
+    }
+    if f.condition == Condition::Blur {
+        ui.horizontal(|ui| {
+            drag(
+                ui,
+                "Blur sigma (pixels)",
+                &mut f.blur_sigma,
+                0.1..=16.0,
+                0.1,
+            )
+        });
     }
     ui.horizontal(|ui| {
         ui.label("Seeds");
@@ -238,6 +266,14 @@ fn settings(cx: &mut Cx<TrainingView>, ui: &mut egui::Ui) {
                 ui.selectable_value(&mut f.optimizer, Optimizer::Sgd, "SGD");
                 ui.selectable_value(&mut f.optimizer, Optimizer::Adamw, "AdamW");
             });
+    });
+    ui.horizontal(|ui| {
+        ui.label("Precise batch norm: batches (0: off)")
+            .on_hover_text(
+                "Before every checkpoint the running statistics are recomputed over this many \
+                 training batches (Wu and Johnson 2021)",
+            );
+        ui.add(egui::DragValue::new(&mut f.precise_bn_batches).range(0..=1000));
     });
     if ui
         .button("Paper scale")
