@@ -1,4 +1,4 @@
-"""Independent NumPy check of `neureg snr`, `oracle` and `variability` (SPEC 2-5).
+"""Independent NumPy check of `neureg snr`, `oracle` and `variability` (docs/method.md sections 2-5).
 
 Reads the scans straight from their zips with NumPy, recomputes Eq. 1-5 in
 float64 from the definitions, and compares with what the CLI wrote.
