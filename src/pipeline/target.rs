@@ -98,6 +98,13 @@ pub fn build_target(
     })
 }
 
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// The image set `images` names, for targets over `scans`.
 fn image_set(
     images: &TargetImages,
@@ -108,6 +115,12 @@ fn image_set(
 ) -> Result<ImageSet> {
     match images {
         TargetImages::Common => common_single_images(scans),
+        // A predictor's own scan is loaded already (at paper size a load is seconds).
+        TargetImages::Scan(path)
+            if let Some(scan) = scans.iter().find(|s| same_file(&s.source, path)) =>
+        {
+            Ok(single_shown_images(scan))
+        }
         TargetImages::Scan(path) => {
             let scan = load_scan(path, options, progress).map_err(|e| match path.is_dir() {
                 // A folder that is not a scan may have been meant as a folder of images.

@@ -154,17 +154,19 @@ pub fn bootstrap(
     resamples: usize,
     seed: u64,
 ) -> Result<Estimate> {
+    use rayon::prelude::*;
     let value = agreement(k, l)?;
     let n = k.n;
+    let pairs = Rsa::of(k, l);
+    // The draws in sequence, so the intervals do not depend on the thread count.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut draws: Vec<[f64; 4]> = Vec::with_capacity(resamples);
-    let mut idx = vec![0usize; n];
-    for _ in 0..resamples {
-        for i in idx.iter_mut() {
-            *i = rng.random_range(0..n);
-        }
-        draws.push(resampled(k, l, &idx));
-    }
+    let draws: Vec<Vec<usize>> = (0..resamples)
+        .map(|_| (0..n).map(|_| rng.random_range(0..n)).collect())
+        .collect();
+    let draws: Vec<[f64; 4]> = draws
+        .par_iter()
+        .map(|idx| resampled(k, l, &pairs, idx))
+        .collect();
     let percentile = |q: f64| {
         Agreement::from_values(std::array::from_fn(|m| {
             let mut v: Vec<f64> = draws
@@ -186,23 +188,112 @@ pub fn bootstrap(
     })
 }
 
-/// The four measures on the images `idx` (with repeats).
-fn resampled(k: &SimilarityMatrix, l: &SimilarityMatrix, idx: &[usize]) -> [f64; 4] {
-    let n = idx.len();
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for a in 0..n {
-        for b in a + 1..n {
-            if idx[a] != idx[b] {
-                x.push(k.get(idx[a], idx[b]));
-                y.push(l.get(idx[a], idx[b]));
+/// A matrix's pairs above the diagonal in ascending order of value, sorted once so that ranking
+/// a resample's pairs is a walk in this order rather than a sort per resample (the sort was
+/// most of a paper-size target's pixel baseline).
+struct Pairs {
+    /// (a, b, value) with a < b, ascending by value.
+    sorted: Vec<(u32, u32, f32)>,
+}
+
+impl Pairs {
+    fn of(m: &SimilarityMatrix) -> Self {
+        let mut sorted = Vec::with_capacity(m.n * m.n.saturating_sub(1) / 2);
+        for a in 0..m.n {
+            for b in a + 1..m.n {
+                sorted.push((a as u32, b as u32, m.get(a, b)));
             }
         }
+        sorted.sort_by(|x, y| x.2.total_cmp(&y.2));
+        Pairs { sorted }
     }
+
+    /// The ranks, ties sharing their mean, of the pairs of a resample in which image `i` was
+    /// drawn `count[i]` times, so that pair (a, b) stands `count[a] * count[b]` times; written
+    /// at the pair's upper-triangle index.
+    fn ranks(&self, count: &[u32], n: usize, out: &mut [f64]) {
+        let weight = |&(a, b, _): &(u32, u32, f32)| (count[a as usize] * count[b as usize]) as f64;
+        let mut before = 0.0;
+        let mut i = 0;
+        while i < self.sorted.len() {
+            let mut j = i;
+            while j + 1 < self.sorted.len() && self.sorted[j + 1].2 == self.sorted[i].2 {
+                j += 1;
+            }
+            let tied: f64 = self.sorted[i..=j].iter().map(weight).sum();
+            let rank = before + (tied + 1.0) / 2.0;
+            for &(a, b, _) in &self.sorted[i..=j] {
+                out[upper_index(a as usize, b as usize, n)] = rank;
+            }
+            before += tied;
+            i = j + 1;
+        }
+    }
+}
+
+/// The position of pair (a, b), a < b, in [`SimilarityMatrix::upper`]'s order.
+fn upper_index(a: usize, b: usize, n: usize) -> usize {
+    a * n - a * (a + 1) / 2 + (b - a - 1)
+}
+
+/// Pearson r of `x` and `y` with each pair counted `w` times.
+fn weighted_pearson(x: &[f64], y: &[f64], w: &[f64]) -> f64 {
+    let total: f64 = w.iter().sum();
+    let mean = |v: &[f64]| v.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / total;
+    let (mx, my) = (mean(x), mean(y));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for ((&a, &b), &c) in x.iter().zip(y).zip(w) {
+        let (da, db) = (a - mx, b - my);
+        sxy += c * da * db;
+        sxx += c * da * da;
+        syy += c * db * db;
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
+}
+
+/// Both matrices' pairs above the diagonal, as values and sorted, for RSA on resamples.
+struct Rsa {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    sorted: (Pairs, Pairs),
+}
+
+impl Rsa {
+    fn of(k: &SimilarityMatrix, l: &SimilarityMatrix) -> Self {
+        Rsa {
+            x: widen(&k.upper()),
+            y: widen(&l.upper()),
+            sorted: (Pairs::of(k), Pairs::of(l)),
+        }
+    }
+}
+
+/// The four measures on the images `idx` (with repeats).
+fn resampled(k: &SimilarityMatrix, l: &SimilarityMatrix, rsa: &Rsa, idx: &[usize]) -> [f64; 4] {
+    let n = k.n;
+    let mut count = vec![0u32; n];
+    for &i in idx {
+        count[i] += 1;
+    }
+    // RSA over the pairs of distinct images drawn, each as often as it was drawn: the pairs of
+    // an image with a copy of itself are left out.
+    let (x, y) = (&rsa.x, &rsa.y);
+    let mut w = Vec::with_capacity(x.len());
+    for a in 0..n {
+        for b in a + 1..n {
+            w.push((count[a] * count[b]) as f64);
+        }
+    }
+    let (mut rx, mut ry) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+    rsa.sorted.0.ranks(&count, n, &mut rx);
+    rsa.sorted.1.ranks(&count, n, &mut ry);
     // CKA on the distinct images drawn: a copy of an image would add its self-similarity as an
     // off-diagonal pair and pull CKA up (intervals that missed their own estimate).
-    let mut distinct = idx.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
+    let distinct: Vec<usize> = (0..n).filter(|&i| count[i] > 0).collect();
     let sub = |m: &SimilarityMatrix| -> Vec<f64> {
         distinct
             .iter()
@@ -213,8 +304,8 @@ fn resampled(k: &SimilarityMatrix, l: &SimilarityMatrix, idx: &[usize]) -> [f64;
     let d = distinct.len();
     let cka = |f: fn(&[f64], &[f64], usize) -> f64| if d >= 4 { f(&ks, &ls, d) } else { f64::NAN };
     [
-        pearson(&x, &y),
-        pearson(&ranks(&x), &ranks(&y)),
+        weighted_pearson(x, y, &w),
+        weighted_pearson(&rx, &ry, &w),
         cka(linear_cka),
         cka(debiased_cka),
     ]
@@ -322,6 +413,34 @@ mod tests {
                 .collect()
         };
         assert!((linear_cka(&e(0), &e(1), 4) - 1.0 / 9.0).abs() < 1e-12);
+    }
+
+    /// The walk over the pairs sorted once gives what expanding a resample's pairs and ranking
+    /// them gives, ties included.
+    #[test]
+    fn a_resample_s_rsa_equals_the_expanded_pairs() {
+        let x = random(12, 3, 1);
+        let (k, mut l) = (cosine(&x), cosine(&random(12, 3, 2)));
+        // Ties: round l to one decimal.
+        l.values
+            .iter_mut()
+            .for_each(|v| *v = (*v * 10.0).round() / 10.0);
+        let idx = [0, 0, 3, 5, 5, 5, 7, 8, 9, 11, 11, 2];
+        let (mut ex, mut ey) = (Vec::new(), Vec::new());
+        for a in 0..idx.len() {
+            for b in a + 1..idx.len() {
+                if idx[a] != idx[b] {
+                    ex.push(k.get(idx[a], idx[b]));
+                    ey.push(l.get(idx[a], idx[b]));
+                }
+            }
+        }
+        let got = resampled(&k, &l, &Rsa::of(&k, &l), &idx);
+        assert!((got[0] - pearson(&ex, &ey)).abs() < 1e-6, "{got:?}");
+        assert!(
+            (got[1] - pearson(&ranks(&ex), &ranks(&ey))).abs() < 1e-6,
+            "{got:?}"
+        );
     }
 
     #[test]
