@@ -188,8 +188,10 @@ fn predictor_tab_fits_shows_quality_and_builds_a_target() {
     h.run_steps(1);
     settle(&mut h);
     let target = h.state().shared.target.clone().expect("a target");
-    assert_eq!(target.target.matrix.n, 40);
-    assert!(target.path.is_file());
+    assert_eq!(target.built.target.matrix.n, 40);
+    assert!(target.built.path.is_file());
+    // Pictured in the job: one pixel per cell at this size.
+    assert_eq!(target.picture.size, [40, 40]);
     h.get_by_label("Similarity").click();
     h.run_steps(3);
     h.get_by_label_contains("Regularisation target: neural_model (40 images");

@@ -11,7 +11,7 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use super::predictor_plots::{correlations, fig_1d, positions, training_curves};
-use super::shared::Shared;
+use super::shared::{Shared, ShownTarget};
 use super::view::{Cx, View};
 use crate::data::Scan;
 use crate::nn::predictor::PredictorConfig;
@@ -26,8 +26,6 @@ use crate::similarity::denoising::{denoising, Denoising};
 use crate::similarity::quality::{stored_quality, NeuronQuality};
 use crate::similarity::target::Weighting;
 use crate::train::predictor::fit_predictor;
-
-pub use crate::pipeline::target::BuiltTarget;
 
 /// A fitted predictor as the tab shows it.
 pub struct Fitted {
@@ -169,12 +167,12 @@ impl PredictorView {
         }
         if let Some(t) = shared
             .jobs
-            .take::<BuiltTarget>(TARGET)
+            .take::<ShownTarget>(TARGET)
             .and_then(|r| shared.report(r))
         {
             shared
                 .notices
-                .push(format!("target saved as {}", t.path.display()));
+                .push(format!("target saved as {}", t.built.path.display()));
             shared.target = Some(Arc::new(t));
         }
     }
@@ -364,7 +362,7 @@ fn build_target(cx: &mut Cx<PredictorView>) {
                 loaded: &scans,
                 read: None,
             };
-            pipeline_build_target(&request, source, &device, progress)
+            pipeline_build_target(&request, source, &device, progress).map(ShownTarget::of)
         });
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::Device;
 
 use super::frame_time::FrameTimes;
+use super::widgets::colour_map::matrix_picture;
 use super::widgets::stimulus::StimulusTextures;
 use crate::data::{load_scan, LoadOptions, Scan};
 use crate::jobs::Jobs;
@@ -25,6 +26,34 @@ pub const REFRESH_SECONDS: f64 = 1.0;
 
 /// The job key of the oracle analysis.
 const ANALYSIS: &str = "scans.analysis";
+
+/// Pixels a side of the picture of a target at most.
+const TARGET_PICTURE: usize = 1024;
+
+/// A built target with its picture in its spectral order, made by the job that built it so that
+/// showing a paper-size target costs no frame.
+pub struct ShownTarget {
+    /// The target.
+    pub built: BuiltTarget,
+    /// Its picture, at most [`TARGET_PICTURE`] pixels a side.
+    pub picture: eframe::egui::ColorImage,
+    /// The colour range: the largest entry off the diagonal (which is 1 by construction).
+    pub vmax: f32,
+}
+
+impl ShownTarget {
+    /// Orders and pictures `built`.
+    pub fn of(built: BuiltTarget) -> Self {
+        let m = &built.target.matrix;
+        let vmax = m.upper().iter().fold(1e-6f32, |a, v| a.max(v.abs()));
+        let picture = matrix_picture(&m.reordered(&built.order), vmax, TARGET_PICTURE);
+        ShownTarget {
+            built,
+            picture,
+            vmax,
+        }
+    }
+}
 
 /// A scan in the window, with its signal-to-noise weights.
 pub struct LoadedScan {
@@ -142,7 +171,7 @@ pub struct Shared {
     /// Why the analysis of the loaded scans failed, if it did.
     pub analysis_error: Option<String>,
     /// The regularisation target built last (shown in the Similarity tab).
-    pub target: Option<Arc<BuiltTarget>>,
+    pub target: Option<Arc<ShownTarget>>,
     /// The run store's snapshot.
     pub runs: RunList,
     /// The running jobs.

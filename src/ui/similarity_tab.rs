@@ -32,7 +32,7 @@ pub struct SimilarityView {
     /// The cell under the pointer in the last frame, in display order.
     pub hovered: Option<(usize, usize)>,
     /// The target's texture and colour range, with the target it was made for (by address).
-    target_texture: Option<(usize, TextureHandle, f32)>,
+    target_texture: Option<(usize, TextureHandle)>,
     /// The pixel similarity's texture and colour range (its own scale), for `made_for`.
     pixel_texture: Option<(TextureHandle, f32)>,
 }
@@ -269,24 +269,21 @@ fn pixel_baseline(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui, analysis: &Ora
 
 /// The regularisation target built in the Predictor tab, in its own spectral order.
 fn target(cx: &mut Cx<SimilarityView>, ui: &mut egui::Ui) {
-    let Some(built) = cx.shared.target.clone() else {
+    let Some(shown) = cx.shared.target.clone() else {
         return;
     };
-    let key = Arc::as_ptr(&built) as usize;
-    let m = &built.target.matrix;
+    let key = Arc::as_ptr(&shown) as usize;
     if cx.view.target_texture.as_ref().map(|t| t.0) != Some(key) {
-        // The range of the entries off the diagonal (the diagonal is 1 by construction).
-        let vmax = m.upper().iter().fold(1e-6f32, |a, v| a.max(v.abs()));
-        let texture = ui.ctx().load_texture(
-            "target",
-            matrix_image(&m.reordered(&built.order), vmax),
-            TextureOptions::NEAREST,
-        );
-        cx.view.target_texture = Some((key, texture, vmax));
+        let texture =
+            ui.ctx()
+                .load_texture("target", shown.picture.clone(), TextureOptions::NEAREST);
+        cx.view.target_texture = Some((key, texture));
     }
-    let Some((_, texture, vmax)) = cx.view.target_texture.clone() else {
+    let Some((_, texture)) = cx.view.target_texture.clone() else {
         return;
     };
+    let (built, vmax) = (&shown.built, shown.vmax);
+    let m = &built.target.matrix;
     let meta = &built.target.meta;
     ui.strong(format!(
         "Regularisation target: {} ({} images: {}), from {}",
