@@ -16,7 +16,7 @@ use super::robustness_attack::attack_panel;
 use super::shared::{push_new, Shared};
 use super::view::{Cx, View};
 use crate::eval::attacks::Norm;
-use crate::eval::comparisons::p_text;
+use crate::eval::comparisons::{p_text, Comparison};
 use crate::eval::minimal::{budget_curve, AttackConfig, AttackName, AttackResult};
 use crate::eval::noise::{noise_comparisons, summarise, ConditionCurve, NoiseCurve, NoiseKind};
 use crate::eval::results::RunResults;
@@ -83,6 +83,9 @@ pub struct RobustnessView {
     results: BTreeMap<PathBuf, RunResults>,
     /// The run-list refresh `results` was read at (None: never).
     results_at: Option<f64>,
+    /// The declared comparisons of the curves shown, with the key of those curves: computed
+    /// when the curves change, not in every frame (the power search takes hundreds of ms).
+    comparisons: Option<(u64, Arc<Vec<Comparison>>)>,
 }
 
 impl View for RobustnessView {
@@ -329,7 +332,16 @@ fn noise_panel(cx: &mut Cx<RobustnessView>, ui: &mut egui::Ui, runs: &[RunInfo])
     if ui.button("Save noise plot PNG").clicked() {
         super::export::figure_png(cx.shared, ui.ctx(), "noise_curves", area.response.rect);
     }
-    noise_statistics(ui, &stored, &summary);
+    let key = curves_key(&stored);
+    if cx.view.comparisons.as_ref().map(|c| c.0) != Some(key) {
+        cx.view.comparisons = Some((key, Arc::new(noise_comparisons(&stored, &summary))));
+    }
+    let comparisons = cx.view.comparisons.as_ref().map(|c| c.1.clone());
+    noise_statistics(
+        ui,
+        &summary,
+        comparisons.as_deref().map_or(&[], Vec::as_slice),
+    );
     if !stored.is_empty() && ui.button("Export noise CSV").clicked() {
         let mut text = String::from("run,condition,strength,seed,level,accuracy\n");
         for c in &stored {
@@ -347,9 +359,22 @@ fn noise_panel(cx: &mut Cx<RobustnessView>, ui: &mut egui::Ui, runs: &[RunInfo])
     }
 }
 
+/// What the comparisons of `curves` depend on, hashed.
+fn curves_key(curves: &[NoiseCurve]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for c in curves {
+        (&c.run, c.seed, c.strength.to_bits(), c.kind.name()).hash(&mut h);
+        for v in c.levels.iter().chain(&c.accuracy) {
+            v.to_bits().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
 /// The pre-declared summary per condition (each run's mean accuracy over the levels) and the
 /// declared comparisons over paired seeds, with their intervals and corrected p.
-fn noise_statistics(ui: &mut egui::Ui, stored: &[NoiseCurve], summary: &[ConditionCurve]) {
+fn noise_statistics(ui: &mut egui::Ui, summary: &[ConditionCurve], comparisons: &[Comparison]) {
     if summary.is_empty() {
         return;
     }
@@ -366,7 +391,6 @@ fn noise_statistics(ui: &mut egui::Ui, stored: &[NoiseCurve], summary: &[Conditi
                 ui.end_row();
             }
         });
-    let comparisons = noise_comparisons(stored, summary);
     if comparisons.is_empty() {
         return;
     }
@@ -386,7 +410,7 @@ fn noise_statistics(ui: &mut egui::Ui, stored: &[NoiseCurve], summary: &[Conditi
                 ui.strong(h);
             }
             ui.end_row();
-            for c in &comparisons {
+            for c in comparisons {
                 let t = &c.test;
                 ui.label(&c.measure);
                 ui.label(format!("{} − {}", c.label, c.against));
