@@ -25,9 +25,9 @@ use neureg::nn::batch_norm::BnMode;
 use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
 use neureg::nn::seeded_init::seeded_var_builder;
 use neureg::progress::Silent;
+use neureg::runs::classifier::load_classifier;
 use neureg::runs::RunConfig;
 use neureg::train::classifier::train_run;
-use neureg::train::classifier_model::load_classifier;
 
 /// The network in evaluation mode as an attack sees it.
 struct Net(ResNet);

@@ -11,6 +11,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod experiment;
+pub mod figures;
 pub mod inspect;
 pub mod jobs;
 pub mod nn;

@@ -417,8 +417,8 @@ fn weight_norms_are_one_per_conv_layer_in_network_order() {
     for (i, w) in norms.iter().enumerate() {
         assert_eq!(w.name, net.layer_name(i + 1));
     }
-    let stored = neureg::runs::checkpoint::load(
-        &neureg::train::classifier_model::checkpoint_path(&run),
+    let stored = neureg::nn::checkpoint::load(
+        &neureg::runs::classifier::checkpoint_path(&run),
         &Device::Cpu,
     )
     .unwrap();

@@ -18,9 +18,9 @@ use neureg::eval::attacks::{epsilon_search, misclassified, norms, verify_best, M
 use neureg::eval::minimal::{attack_run, AttackConfig, AttackName};
 use neureg::eval::noise::{noise_curve, NoiseKind};
 use neureg::progress::Silent;
+use neureg::runs::classifier::load_classifier;
 use neureg::runs::{Condition, RunConfig};
 use neureg::train::classifier::train_run;
-use neureg::train::classifier_model::load_classifier;
 use rand::{Rng, SeedableRng};
 
 /// `logits = x W^T + b` on flattened images.

@@ -18,10 +18,10 @@ use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
 use neureg::nn::seeded_init::seeded_var_builder;
 use neureg::nn::sgd::Sgd;
 use neureg::progress::{Progress, Silent};
+use neureg::runs::classifier::checkpoint_path;
 use neureg::runs::{BnStatistics, Condition, MetricEvent, RunConfig, RunStatus};
 use neureg::similarity::target::{data_target, save_target, single_shown_images};
 use neureg::train::classifier::train_run;
-use neureg::train::classifier_model::checkpoint_path;
 use neureg::train::similarity_loss::{atanh_clamped, similarity_loss};
 
 fn root() -> PathBuf {
@@ -532,7 +532,7 @@ fn the_running_statistics_come_from_the_classification_batches_alone() {
 /// batch norm in `mode`.
 fn training_accuracy(run: &Path, n: usize, mode: BnMode) -> f64 {
     let config = RunConfig::load(run).unwrap();
-    let model = neureg::train::classifier_model::load_classifier(run, &common::device()).unwrap();
+    let model = neureg::runs::classifier::load_classifier(run, &common::device()).unwrap();
     let train = pad_to_32(load_classification_set(&config.data).unwrap().train).truncated(n);
     let (h, w) = train.shape;
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(7);
@@ -707,7 +707,7 @@ fn the_pixel_and_blur_controls_train_evaluate_and_are_attacked() {
     }
     // The blur is part of the stored network, so evaluation and attacks go through it.
     let blur = dir.path().join("Blur");
-    let model = neureg::train::classifier_model::load_classifier(&blur, &common::device()).unwrap();
+    let model = neureg::runs::classifier::load_classifier(&blur, &common::device()).unwrap();
     assert_eq!(model.net.config().blur, Some(1.5));
 }
 

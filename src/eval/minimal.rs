@@ -19,9 +19,9 @@ use crate::eval::attacks::pgd::{pgd_candidates, PgdConfig};
 use crate::eval::attacks::{epsilon_search, verify_best, Found, Norm};
 use crate::eval::noise::evaluation_images;
 use crate::progress::Progress;
+use crate::runs::classifier::load_classifier;
 use crate::runs::config::RunConfig;
 use crate::runs::store::run_name;
-use crate::train::classifier_model::load_classifier;
 
 /// The attacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

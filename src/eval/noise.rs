@@ -17,10 +17,10 @@ use crate::data::{load_classification_set, LabelledImages};
 use crate::error::{Error, Result};
 use crate::eval::comparisons::{family, Comparison, Member};
 use crate::progress::Progress;
+use crate::runs::classifier::load_classifier;
 use crate::runs::config::{Condition, RunConfig};
 use crate::runs::store::run_name;
 use crate::stats::MeanSem;
-use crate::train::classifier_model::load_classifier;
 
 /// The kind of noise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

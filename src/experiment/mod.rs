@@ -7,7 +7,6 @@
 //! process, in the window, or as a Slurm array with one task per unit.
 
 pub mod check;
-pub mod figures;
 pub mod plan;
 pub mod report;
 pub mod slurm;

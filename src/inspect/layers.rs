@@ -13,10 +13,10 @@ use crate::error::{Error, Result};
 use crate::nn::batch_norm::BnMode;
 use crate::nn::layer_similarity::layer_similarity;
 use crate::nn::vgg::Vgg;
+use crate::runs::classifier::{load_classifier, Classifier};
 use crate::runs::store::RunInfo;
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::train::classifier::similarity_pass_mode;
-use crate::train::classifier_model::{load_classifier, Classifier};
 
 /// Which conv layers are inspected.
 #[derive(

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::atomic::write_atomic;
 use crate::data::npy::encode;
 use crate::error::{Error, Result};
-use crate::experiment::figures::{palette, render, Chart, Mark, Series};
+use crate::figures::{palette, render, Chart, Mark, Series};
 use crate::inspect::neural::CEILING_METHOD;
 use crate::inspect::{Inspection, LayerResult};
 use crate::similarity::agreement::MEASURES;

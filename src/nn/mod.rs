@@ -4,6 +4,7 @@ pub mod adam;
 pub mod add_relu;
 pub mod batch_norm;
 pub mod blur;
+pub mod checkpoint;
 pub mod conv;
 pub(crate) mod cpu;
 pub mod factorized_readout;

@@ -2,7 +2,7 @@
 //! `metrics.jsonl` and `checkpoints/`; runs started from the command line and
 //! from the window are the same folders.
 
-pub mod checkpoint;
+pub mod classifier;
 pub mod config;
 pub mod inputs;
 pub mod lock;

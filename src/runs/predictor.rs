@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::write_atomic;
 use crate::data::Scan;
 use crate::error::{Error, Result};
+use crate::nn::checkpoint;
 use crate::nn::predictor::{ModelShape, Predictor, PredictorConfig};
 use crate::nn::predictor_data::{batch, Normalization};
 use crate::nn::seeded_init::seeded_var_builder;
-use crate::runs::{checkpoint, metrics};
+use crate::runs::metrics;
 
 /// How to fit: neuralpredictors' standard trainer, with the batch, learning rate and penalties
 /// that fitted the 500-image sample scans best (smaller batches, a higher rate, lighter penalties).

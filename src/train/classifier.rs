@@ -10,10 +10,11 @@ use candle_core::{DType, Device, Tensor};
 use crate::error::{Error, Result};
 use crate::nn::adam::Adam;
 use crate::nn::batch_norm::BnMode;
+use crate::nn::checkpoint;
 use crate::nn::resnet::ResNet;
 use crate::nn::sgd::Sgd;
 use crate::progress::Progress;
-use crate::runs::checkpoint;
+use crate::runs::classifier::{checkpoint_path, THETA};
 use crate::runs::config::{BnStatistics, Optimizer, RunConfig};
 use crate::runs::lock::FolderLock;
 use crate::runs::metrics::{MetricEvent, MetricsLog};
@@ -22,7 +23,7 @@ use crate::train::classifier_data::{
     augmentation_rng, epoch_batches, image_batch, precise_bn_rng, prepare, similarity_batch,
     similarity_rng, PreparedSet,
 };
-use crate::train::classifier_model::{accuracy, build, checkpoint_path, THETA};
+use crate::train::classifier_model::{accuracy, build};
 use crate::train::similarity_loss::similarity_loss;
 use crate::train::step_scalars::{StepScalars, StepValues};
 use crate::train::targets::load_sim_target;

@@ -1,7 +1,5 @@
-//! A classifier run's network as the store keeps it: built from the run's config (seeded),
-//! loaded frozen from its checkpoint for evaluation and attacks, and its accuracy.
-
-use std::path::Path;
+//! A classifier run's network while it trains: built from the run's config (seeded), and its
+//! accuracy on a tier. The stored network is `runs::classifier`.
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Init, VarMap};
@@ -10,52 +8,10 @@ use crate::error::{Error, Result};
 use crate::nn::batch_norm::BnMode;
 use crate::nn::resnet::ResNet;
 use crate::nn::seeded_init::seeded_var_builder;
-use crate::runs::checkpoint;
+use crate::runs::classifier::THETA;
 use crate::runs::config::RunConfig;
 use crate::train::classifier_data::{image_batch, PreparedSet};
 use crate::train::step_scalars::correct_count;
-
-/// Name of the trained layer-mixing logits theta (Eq. 10) among the variables.
-pub const THETA: &str = "similarity.theta";
-
-/// A trained (or training) network with the normalisation of its inputs.
-pub struct Classifier {
-    /// The network.
-    pub net: ResNet,
-    /// Pixel mean of the training images.
-    pub mean: f32,
-    /// Pixel standard deviation of the training images.
-    pub std: f32,
-}
-
-impl Classifier {
-    /// Class scores (B, classes) of (B, 1, H, W) images on [0, 1] (normalised here, as in
-    /// training), in evaluation mode.
-    pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
-        self.net.logits(&self.normalised(images)?, BnMode::Eval)
-    }
-
-    /// Images on [0, 1] normalised by the training images' statistics.
-    fn normalised(&self, images: &Tensor) -> Result<Tensor> {
-        Ok(((images - self.mean as f64)? / self.std as f64)?)
-    }
-
-    /// The activations at the network's taps of (B, 1, H, W) images on [0, 1], normalised as
-    /// in training, in evaluation mode.
-    pub fn taps(&self, images: &Tensor) -> Result<Vec<Tensor>> {
-        self.taps_in(images, BnMode::Eval)
-    }
-
-    /// [`Classifier::taps`] with batch norm in `mode`.
-    pub fn taps_in(&self, images: &Tensor, mode: BnMode) -> Result<Vec<Tensor>> {
-        self.net.taps(&self.normalised(images)?, mode)
-    }
-
-    /// The predicted class of each image on [0, 1].
-    pub fn predict(&self, images: &Tensor) -> Result<Vec<u32>> {
-        Ok(self.logits(images)?.argmax(1)?.to_vec1::<u32>()?)
-    }
-}
 
 /// Builds the run's network (seeded initial weights) and theta.
 pub(crate) fn build(
@@ -76,49 +32,6 @@ pub(crate) fn build(
         .cloned()
         .ok_or_else(|| Error::Config("theta was not created".into()))?;
     Ok((net, varmap, theta))
-}
-
-/// The checkpoint of a run folder.
-pub fn checkpoint_path(dir: &Path) -> std::path::PathBuf {
-    dir.join("checkpoints").join("last.safetensors")
-}
-
-/// Loads the network of a run folder from its last checkpoint, frozen: its weights are plain
-/// tensors, so gradients flow to the images only (what evaluation and attacks need).
-pub fn load_classifier(dir: &Path, device: &Device) -> Result<Classifier> {
-    let config = RunConfig::load(dir)?;
-    let path = checkpoint_path(dir);
-    let tensors = checkpoint::load(&path, device)?;
-    let classes = tensors
-        .get("fc.bias")
-        .ok_or_else(|| {
-            Error::file(
-                path.display(),
-                "checkpoint of another architecture: no fc.bias",
-            )
-        })?
-        .dim(0)?;
-    let vb = candle_nn::VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
-    let net = ResNet::new(&config.network(classes), vb).map_err(|e| {
-        Error::file(
-            path.display(),
-            format!(
-                "checkpoint of another architecture than {}: {e}",
-                dir.join("config.json").display()
-            ),
-        )
-    })?;
-    let scalar = |k: &str| -> Result<f32> {
-        Ok(tensors
-            .get(k)
-            .ok_or_else(|| Error::file(path.display(), format!("checkpoint without {k}")))?
-            .to_scalar::<f32>()?)
-    };
-    Ok(Classifier {
-        net,
-        mean: scalar("data.mean")?,
-        std: scalar("data.std")?,
-    })
 }
 
 /// Fraction of the images of `tier` the network classifies correctly (evaluation mode), counted

@@ -16,14 +16,15 @@ use crate::atomic::write_atomic;
 use crate::data::{Scan, Tier};
 use crate::error::{Error, Result};
 use crate::nn::adam::Adam;
+use crate::nn::checkpoint;
 use crate::nn::predictor::{ModelShape, Predictor, PredictorConfig};
 use crate::nn::predictor_data::{batch, trials_of, Normalization};
 use crate::nn::seeded_init::seeded_var_builder;
 use crate::progress::Progress;
+use crate::runs::metrics;
 use crate::runs::predictor::{
     load_predictor, predict_trials, read_json, write_json, EpochMetrics, FitConfig, PredictorMeta,
 };
-use crate::runs::{checkpoint, metrics};
 use crate::similarity::compare::pearson;
 use crate::similarity::quality::{test_quality, NeuronQuality};
 

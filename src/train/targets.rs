@@ -14,11 +14,11 @@ use crate::error::{Error, Result};
 use crate::nn::layer_similarity::layer_similarity;
 use crate::nn::vgg::Vgg;
 use crate::progress::Silent;
+use crate::runs::classifier::load_classifier;
 use crate::runs::config::{Condition, RunConfig};
 use crate::similarity::target::{
     folder_images, load_target, matrix_and_ids, pixel_target, single_shown_images, ImageSet,
 };
-use crate::train::classifier_model::load_classifier;
 
 /// A target matrix and the images of its rows, ready for the similarity loss.
 #[derive(Debug, Clone)]

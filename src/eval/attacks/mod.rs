@@ -17,7 +17,7 @@ use candle_core::{Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::train::classifier_model::Classifier;
+use crate::runs::classifier::Classifier;
 
 /// The norm a perturbation is measured in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

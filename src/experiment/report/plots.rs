@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::error::Result;
-use crate::experiment::figures::{palette, render, Chart, Mark, Series};
+use crate::figures::{palette, render, Chart, Mark, Series};
 use crate::stats::MeanSem;
 
 /// The PNG figures, as (file name, caption).
