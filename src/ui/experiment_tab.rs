@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::shared::{Shared, REFRESH_SECONDS};
 use super::view::{Cx, View};
-use crate::eval::comparisons::p_text;
+use super::widgets::comparisons::comparisons_grid;
 use crate::experiment::check::check_plan;
 use crate::experiment::report::{read_report, write_report, Report};
 use crate::experiment::unit::{run_all, statuses, UnitState, UnitStatus};
@@ -266,7 +266,10 @@ fn report(view: &ExperimentView, ui: &mut egui::Ui) {
     }
     if !r.comparisons.is_empty() {
         ui.separator();
-        comparisons(r, ui);
+        ui.strong(
+            "Declared comparisons (paired by seed; exact sign-flip p, Holm within each measure)",
+        );
+        comparisons_grid(ui, "experiment_comparisons", &r.comparisons);
     }
     let width = ui.available_width().min(900.0);
     for f in &view.figures {
@@ -278,51 +281,6 @@ fn report(view: &ExperimentView, ui: &mut egui::Ui) {
         );
         ui.label(&f.caption);
     }
-}
-
-/// The declared comparisons: per measure (the primary first), each pair's difference with its
-/// 95% interval, its p and Holm-corrected p, and the verdict.
-fn comparisons(r: &Report, ui: &mut egui::Ui) {
-    ui.strong("Declared comparisons (paired by seed; exact sign-flip p, Holm within each measure)");
-    egui::Grid::new("experiment_comparisons")
-        .striped(true)
-        .show(ui, |ui| {
-            for h in [
-                "measure",
-                "comparison",
-                "seeds",
-                "difference [95% interval]",
-                "p",
-                "Holm p",
-                "verdict",
-            ] {
-                ui.strong(h);
-            }
-            ui.end_row();
-            for c in &r.comparisons {
-                let t = &c.test;
-                ui.label(if c.primary {
-                    format!("{} (primary)", c.measure)
-                } else {
-                    c.measure.clone()
-                });
-                ui.label(format!("{} − {}", c.label, c.against));
-                ui.label(t.n.to_string());
-                ui.monospace(format!(
-                    "{:+.4} [{:+.4}, {:+.4}]",
-                    t.mean, t.interval.0, t.interval.1
-                ));
-                ui.monospace(p_text(t.p));
-                ui.monospace(p_text(c.p_holm));
-                let words = c.words();
-                if words == "no clear difference" {
-                    ui.label(words);
-                } else {
-                    ui.strong(words);
-                }
-                ui.end_row();
-            }
-        });
 }
 
 impl View for ExperimentView {

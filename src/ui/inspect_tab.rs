@@ -22,14 +22,14 @@ use super::widgets::colour_map::{matrix_image, shared_range};
 use super::widgets::heatmap::heatmap;
 use super::widgets::path_field::path_field;
 use crate::data::Scan;
-use crate::experiment::figures::palette;
+use crate::figures::palette;
 use crate::inspect::layers::{LayerBn, LayerChoice, TappedNetwork, WeightNorm};
 use crate::inspect::neural::ReferenceChoice;
 use crate::inspect::write::measure_title;
 use crate::inspect::{inspect, InspectRequest, Inspection};
+use crate::runs::classifier::checkpoint_path;
 use crate::runs::store::run_name;
 use crate::similarity::agreement::MEASURES;
-use crate::train::classifier_model::checkpoint_path;
 
 /// Job keys.
 const INSPECT: &str = "inspect.layers";

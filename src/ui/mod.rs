@@ -156,14 +156,15 @@ impl NeuregApp {
         self.shared.export_dir = workspace.exports();
         self.shared.runs = RunList::new(RunList::default_root(&workspace));
         self.shared.workspace = workspace;
-        let (views, shared) = self.parts();
-        for view in views {
+        let (tabs, shared) = self.tabs();
+        for (_, _, view) in tabs {
             view.workspace_changed(shared);
         }
     }
 
-    /// Every tab's view, and the shared state.
-    fn parts(&mut self) -> ([&mut dyn View; 7], &mut Shared) {
+    /// Every tab, its label and its view, in the order of the tab bar, and the shared state:
+    /// the one list that drives the bar, the dispatch, `poll` and workspace switches.
+    fn tabs(&mut self) -> ([(Tab, &'static str, &mut dyn View); 7], &mut Shared) {
         let NeuregApp {
             scans_view,
             similarity_view,
@@ -177,13 +178,13 @@ impl NeuregApp {
         } = self;
         (
             [
-                scans_view,
-                similarity_view,
-                predictor_view,
-                training_view,
-                robustness_view,
-                experiment_view,
-                inspect_view,
+                (Tab::Scans, "Scans", scans_view),
+                (Tab::Similarity, "Similarity", similarity_view),
+                (Tab::Predictor, "Predictor", predictor_view),
+                (Tab::Training, "Training", training_view),
+                (Tab::Robustness, "Robustness", robustness_view),
+                (Tab::Experiment, "Experiment", experiment_view),
+                (Tab::Inspect, "Inspect", inspect_view),
             ],
             shared,
         )
@@ -225,25 +226,22 @@ impl NeuregApp {
         let Shared { runs, errors, .. } = &mut self.shared;
         runs.refresh_if_due(now, errors);
         // Every tab collects its jobs, whichever is shown (a view's poll may start work).
-        let (views, shared) = self.parts();
-        for view in views {
+        let (tabs, shared) = self.tabs();
+        for (_, _, view) in tabs {
             view.poll(shared);
         }
         if self.is_busy() {
             // Keep re-reading the run folders and the experiment while work writes them.
             ctx.request_repaint_after(std::time::Duration::from_secs_f64(REFRESH_SECONDS));
         }
+        let labels = self.tabs().0.map(|(tab, label, _)| (tab, label));
         egui::Panel::top("tabs").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.heading("neureg");
                 ui.separator();
-                ui.selectable_value(&mut self.tab, Tab::Scans, "Scans");
-                ui.selectable_value(&mut self.tab, Tab::Similarity, "Similarity");
-                ui.selectable_value(&mut self.tab, Tab::Predictor, "Predictor");
-                ui.selectable_value(&mut self.tab, Tab::Training, "Training");
-                ui.selectable_value(&mut self.tab, Tab::Robustness, "Robustness");
-                ui.selectable_value(&mut self.tab, Tab::Experiment, "Experiment");
-                ui.selectable_value(&mut self.tab, Tab::Inspect, "Inspect");
+                for (tab, label) in labels {
+                    ui.selectable_value(&mut self.tab, tab, label);
+                }
             });
         });
         let mut switch = None;
@@ -255,16 +253,10 @@ impl NeuregApp {
         }
         egui::CentralPanel::default().show(ui, |ui| {
             self.show_messages(ui);
-            let tab = self.tab;
-            let shared = &mut self.shared;
-            match tab {
-                Tab::Scans => self.scans_view.ui(ui, shared),
-                Tab::Similarity => self.similarity_view.ui(ui, shared),
-                Tab::Predictor => self.predictor_view.ui(ui, shared),
-                Tab::Training => self.training_view.ui(ui, shared),
-                Tab::Robustness => self.robustness_view.ui(ui, shared),
-                Tab::Experiment => self.experiment_view.ui(ui, shared),
-                Tab::Inspect => self.inspect_view.ui(ui, shared),
+            let shown = self.tab;
+            let (tabs, shared) = self.tabs();
+            if let Some((_, _, view)) = tabs.into_iter().find(|(tab, ..)| *tab == shown) {
+                view.ui(ui, shared);
             }
         });
     }

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::robustness_attack::attack_panel;
 use super::shared::{push_new, Shared};
 use super::view::{Cx, View};
+use super::widgets::comparisons::comparisons_grid;
 use crate::eval::attacks::Norm;
-use crate::eval::comparisons::{p_text, Comparison};
+use crate::eval::comparisons::Comparison;
 use crate::eval::minimal::{budget_curve, AttackConfig, AttackName, AttackResult};
 use crate::eval::noise::{noise_comparisons, summarise, ConditionCurve, NoiseCurve, NoiseKind};
 use crate::eval::results::RunResults;
@@ -395,36 +396,7 @@ fn noise_statistics(ui: &mut egui::Ui, summary: &[ConditionCurve], comparisons: 
         return;
     }
     ui.strong("Paired by seed: 95% t interval, exact sign-flip p, Holm within each measure");
-    egui::Grid::new("noise_comparisons")
-        .striped(true)
-        .show(ui, |ui| {
-            for h in [
-                "measure",
-                "comparison",
-                "seeds",
-                "difference [95% interval]",
-                "p",
-                "Holm p",
-                "",
-            ] {
-                ui.strong(h);
-            }
-            ui.end_row();
-            for c in comparisons {
-                let t = &c.test;
-                ui.label(&c.measure);
-                ui.label(format!("{} − {}", c.label, c.against));
-                ui.label(t.n.to_string());
-                ui.monospace(format!(
-                    "{:+.3} [{:+.3}, {:+.3}]",
-                    t.mean, t.interval.0, t.interval.1
-                ));
-                ui.monospace(p_text(t.p));
-                ui.monospace(p_text(c.p_holm));
-                ui.label(c.words());
-                ui.end_row();
-            }
-        });
+    comparisons_grid(ui, "noise_comparisons", comparisons);
 }
 
 /// A colour per condition curve.

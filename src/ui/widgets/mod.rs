@@ -2,6 +2,7 @@
 
 pub mod colour_bar;
 pub mod colour_map;
+pub mod comparisons;
 pub mod heatmap;
 pub mod path_field;
 pub mod stimulus;
