@@ -319,3 +319,33 @@ fn bad_plans_and_folders_are_clear_errors() {
     );
     assert!(!dir.path().join("e/runs").exists());
 }
+
+/// The array script asks for CUDA on each node when the array asks for GPUs, and names no device
+/// otherwise (the node decides): never the submitting machine's device.
+#[test]
+fn the_slurm_script_takes_the_device_from_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = common::tiny_plan(dir.path(), 32, 1);
+    for (gpus, name) in [(Some("1"), "gpu"), (None, "cpu")] {
+        let exp = dir.path().join(name);
+        let mut args = vec![
+            "experiment",
+            plan.to_str().unwrap(),
+            "--out",
+            exp.to_str().unwrap(),
+            "--slurm",
+        ];
+        if let Some(g) = gpus {
+            args.extend(["--gpus", g]);
+        }
+        ok(&args);
+        let script = std::fs::read_to_string(exp.join("slurm/array.sbatch")).unwrap();
+        if gpus.is_some() {
+            assert!(script.contains("#SBATCH --gpus-per-task=1"), "{script}");
+            assert!(script.contains("'--device' 'cuda'"), "{script}");
+        } else {
+            assert!(!script.contains("gpus"), "{script}");
+            assert!(!script.contains("--device"), "{script}");
+        }
+    }
+}
