@@ -30,6 +30,14 @@ pub enum Error {
         /// Why the analysis cannot go on.
         problem: String,
     },
+    /// A training run's loss went NaN or infinite: the run recorded why and stopped there.
+    #[error("{run}: {reason}")]
+    Diverged {
+        /// The run (its folder, or the scan a predictor was fitted to).
+        run: String,
+        /// The step and the losses.
+        reason: String,
+    },
     /// A bad setting or argument.
     #[error("{0}")]
     Config(String),

@@ -216,8 +216,8 @@ pub fn run_unit(
                         }
                         Ok(())
                     }
-                    Err(e @ Error::Analysis { .. }) => {
-                        // A NaN loss: the run records why; the unit stops there.
+                    Err(e @ Error::Diverged { .. }) => {
+                        // The run recorded why; the unit stops there.
                         return Ok(UnitState::Stopped(e.to_string()));
                     }
                     Err(e) => Err(e),

@@ -192,7 +192,10 @@ fn settle(
                 step: v.step,
                 reason: reason.clone(),
             })?;
-            return Err(Error::analysis(dir.display(), reason));
+            return Err(Error::Diverged {
+                run: dir.display().to_string(),
+                reason,
+            });
         }
         at.loss_sum += v.task;
         at.correct += v.correct;

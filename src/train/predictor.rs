@@ -162,7 +162,12 @@ pub fn fit_predictor(
             let loss = training_loss(&model, &pred, &b.responses, fit)?;
             let value = loss.to_scalar::<f32>()? as f64;
             if !value.is_finite() {
-                return Err(Error::analysis(&scan.name, format!("the training loss became {value} in epoch {epoch}; try a lower learning rate")));
+                return Err(Error::Diverged {
+                    run: scan.name.clone(),
+                    reason: format!(
+                        "the training loss became {value} in epoch {epoch}; try a lower learning rate"
+                    ),
+                });
             }
             adam.backward_step(&loss)?;
             total += value;
