@@ -11,6 +11,7 @@ pub mod factorized_readout;
 pub mod gaussian_readout;
 pub(crate) mod gemm;
 pub mod layer_similarity;
+pub mod optimiser;
 pub mod predictor;
 pub mod predictor_data;
 pub mod readout_weights;

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::nn::adam::Adam;
 use crate::nn::batch_norm::BnMode;
 use crate::nn::checkpoint;
+use crate::nn::optimiser::Optimiser;
 use crate::nn::resnet::ResNet;
 use crate::nn::sgd::Sgd;
 use crate::progress::Progress;
@@ -27,42 +28,6 @@ use crate::train::classifier_model::{accuracy, build};
 use crate::train::similarity_loss::similarity_loss;
 use crate::train::step_scalars::{StepScalars, StepValues};
 use crate::train::targets::load_sim_target;
-
-/// The optimiser chosen by the run.
-enum Optim {
-    Sgd(Sgd),
-    Adam(Adam),
-}
-
-impl Optim {
-    fn set_lr(&mut self, lr: f64) {
-        match self {
-            Optim::Sgd(o) => o.lr = lr,
-            Optim::Adam(o) => o.lr = lr,
-        }
-    }
-
-    fn apply(&mut self, grads: &candle_core::backprop::GradStore) -> Result<()> {
-        match self {
-            Optim::Sgd(o) => o.apply(grads),
-            Optim::Adam(o) => o.apply(grads),
-        }
-    }
-
-    fn state(&self) -> Vec<(String, Tensor)> {
-        match self {
-            Optim::Sgd(o) => o.state(),
-            Optim::Adam(o) => o.state(),
-        }
-    }
-
-    fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: u64) {
-        match self {
-            Optim::Sgd(o) => o.load_state(tensors),
-            Optim::Adam(o) => o.load_state(tensors, step),
-        }
-    }
-}
 
 /// How the similarity pass treats batch norm under each rule for the running statistics.
 pub fn similarity_pass_mode(rule: BnStatistics) -> BnMode {
@@ -259,17 +224,17 @@ pub fn train_locked(
     let (net, varmap, theta) = build(&config, data.classes.len(), device)?;
     let named = crate::nn::named_vars(&varmap);
     let no_decay = vec![THETA.to_string()];
-    let mut optim = match config.optimizer {
-        Optimizer::Sgd => Optim::Sgd(Sgd::new(
+    let mut optim: Box<dyn Optimiser> = match config.optimizer {
+        Optimizer::Sgd => Box::new(Sgd::new(
             named,
             config.lr,
             config.momentum,
             config.weight_decay,
             no_decay,
         )),
-        Optimizer::Adamw => Optim::Adam(
-            Adam::new(named, config.lr)?.with_weight_decay(config.weight_decay, no_decay),
-        ),
+        Optimizer::Adamw => {
+            Box::new(Adam::new(named, config.lr)?.with_weight_decay(config.weight_decay, no_decay))
+        }
     };
 
     // Resume: weights, optimiser state and counters from the checkpoint; metrics written after
@@ -284,7 +249,7 @@ pub fn train_locked(
     }
     let mut log = MetricsLog::resume(&metrics_path, at.lines)?;
     progress.advance(1);
-    let save = |optim: &Optim, at: &Position| -> Result<()> {
+    let save = |optim: &dyn Optimiser, at: &Position| -> Result<()> {
         let mut extra = optim.state();
         extra.extend(at.tensors()?);
         extra.push(("data.mean".into(), Tensor::new(data.mean, device)?));
@@ -325,7 +290,7 @@ pub fn train_locked(
                 at.lines = log.lines;
                 at.augmentation_word = aug.get_word_pos() as u64;
                 at.similarity_word = sim_rng.get_word_pos() as u64;
-                save(&optim, &at)?;
+                save(optim.as_ref(), &at)?;
                 return Err(Error::Paused(format!(
                     "{} saved at step {} (epoch {}, batch {} of {})",
                     dir.display(),
@@ -394,7 +359,7 @@ pub fn train_locked(
             lines: log.lines,
             ..Position::default()
         };
-        save(&optim, &at)?;
+        save(optim.as_ref(), &at)?;
     }
     log.log(&MetricEvent::Finished {
         step: at.step,
