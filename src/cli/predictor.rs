@@ -5,13 +5,12 @@ use std::path::PathBuf;
 use super::progress_bar::Bar;
 use super::Context;
 use crate::atomic::write_atomic;
-use crate::data::Scan;
 use crate::nn::predictor::PredictorConfig;
-use crate::pipeline::predictors::{open_predictors, ScanSource};
+use crate::pipeline::denoising::denoising_comparison;
+use crate::pipeline::predictors::ScanSource;
 use crate::pipeline::target::{build_target, TargetImages, TargetRequest};
 use crate::runs::predictor::FitConfig;
-use crate::similarity::denoising::{denoising as denoising_of, model_vs_data};
-use crate::similarity::target::{common_single_images, data_target, model_target, Weighting};
+use crate::similarity::target::Weighting;
 use crate::train::predictor::fit_predictor;
 
 /// `neureg fit-predictor`.
@@ -115,14 +114,14 @@ pub fn target(a: TargetArgs, cx: &Context) -> anyhow::Result<()> {
 
 /// Prints (and optionally writes) Fig. 1D per predictor and both targets against the truth.
 pub fn denoising(a: DenoisingArgs, cx: &Context) -> anyhow::Result<()> {
-    let (predictors, scans): (Vec<_>, Vec<_>) =
-        open_predictors(&a.predictors, reading(cx), cx.device, &Bar::new())?
-            .into_iter()
-            .map(|p| (p.predictor, p.scan))
-            .unzip();
-    let mut figures = Vec::new();
-    for (p, scan) in predictors.iter().zip(&scans) {
-        let d = denoising_of(p, scan, a.weighting, cx.device)?;
+    let c = denoising_comparison(
+        &a.predictors,
+        reading(cx),
+        a.weighting,
+        cx.device,
+        &Bar::new(),
+    )?;
+    for d in &c.scans {
         let truth = match (&d.model_vs_truth, &d.single_vs_truth) {
             (Some(m), Some(s)) => format!(
                 "; r(model, noise-free) = {:.3}, r(single trial, noise-free) = {:.3}",
@@ -134,14 +133,8 @@ pub fn denoising(a: DenoisingArgs, cx: &Context) -> anyhow::Result<()> {
             "{} ({} oracle images): r(model, oracle) = {:.3}, r(single trial, oracle) = {:.3}{truth}",
             d.scan, d.images, d.model_vs_oracle.r, d.single_vs_oracle.r
         );
-        figures.push(d);
     }
-    let refs: Vec<&Scan> = scans.iter().map(|s| s.as_ref()).collect();
-    let images = common_single_images(&refs)?;
-    let model = model_target(&predictors, &images, a.weighting, cx.device, &Bar::new())?;
-    let data = data_target(&refs, &images.ids, cx.device)?;
-    let targets = model_vs_data(&model.matrix, &data.matrix, &images.ids, &refs, cx.device)?;
-    if let Some(t) = &targets {
+    if let Some(t) = &c.targets {
         println!(
             "targets ({} single-shown images): r(Neural (model), noise-free) = {:.3}, r(Neural (data), noise-free) = {:.3}, difference {:.3} +- {:.3} (bootstrap over images)",
             t.images,
@@ -152,8 +145,7 @@ pub fn denoising(a: DenoisingArgs, cx: &Context) -> anyhow::Result<()> {
         );
     }
     if let Some(path) = a.json {
-        let value = serde_json::json!({ "scans": figures, "targets": targets });
-        write_atomic(&path, value.to_string().as_bytes())?;
+        write_atomic(&path, serde_json::to_string(&c)?.as_bytes())?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! line prints what it returns; the window draws its events.
 
 pub mod attack;
+pub mod denoising;
 pub mod noise;
 pub mod predictors;
 pub mod target;
