@@ -1,5 +1,5 @@
 //! Writes that replace a file go through a temporary file beside it, flushed to disk, and a
-//! rename, so that a killed process or a crash never leaves half a file (DESIGN "On disk").
+//! rename, so that a killed process or a crash never leaves half a file.
 //! The one helper every writer of the project uses: arrays, configs, results, checkpoints,
 //! scans, exports.
 

@@ -1,5 +1,5 @@
-//! The run store (DESIGN "On disk"): a run folder holds `config.json`,
-//! `metrics.jsonl` and `checkpoints/`; runs started from the command line and
+//! The run store (the README's "Regularised training" describes it): a run folder holds
+//! `config.json`, `metrics.jsonl` and `checkpoints/`; runs started from the command line and
 //! from the window are the same folders.
 
 pub mod classifier;

@@ -1,6 +1,7 @@
-//! A fitted predictor as the store keeps it (DESIGN "On disk"): its folder's `meta.json` (what it
-//! was fitted to and how), `best.safetensors`, `metrics.jsonl`, `snr_weights.npy`, read back into
-//! a model that predicts responses to new images.
+//! A fitted predictor as the store keeps it (the README's "Bringing your own data" describes
+//! it): its folder's `meta.json` (what it was fitted to and how), `best.safetensors`,
+//! `metrics.jsonl`, `snr_weights.npy`, read back into a model that predicts responses to new
+//! images.
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! The workspace (DESIGN "On disk"): the folder where neureg keeps predictors, targets, runs,
+//! The workspace (the README's "Workspace and sample data"): the folder where neureg keeps predictors, targets, runs,
 //! experiments and exports unless told otherwise. `--workspace DIR`, else `$NEUREG_WORKSPACE`,
 //! else `workspace/` in the platform's data directory (Linux `~/.local/share/neureg`, macOS
 //! `~/Library/Application Support/neureg`, Windows `%APPDATA%\neureg\data`), or, on a machine

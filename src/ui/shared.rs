@@ -1,4 +1,4 @@
-//! What the tabs share (DESIGN "Layout"): the device, the workspace, the loaded scans and their
+//! What the tabs share (the README's "Layout"): the device, the workspace, the loaded scans and their
 //! analysis, the target built last, the run store's snapshot with the ticked runs, the job
 //! registry and the messages. Each tab owns the rest of its state.
 
