@@ -73,4 +73,5 @@ def main():
     print("delta_scan   count", v["delta_scan"]["count"], len(dscan), " std", v["delta_scan"]["std"], dscan.std())
     print("delta_repeat count", v["delta_repeat"]["count"], len(drep), " std", v["delta_repeat"]["std"], drep.std())
 
-main()
+if __name__ == "__main__":
+    main()

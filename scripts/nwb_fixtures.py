@@ -32,6 +32,9 @@ import numpy as np
 from dateutil.tz import tzutc
 from hdmf.backends.hdf5.h5_utils import H5DataIO
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import check_numpy  # noqa: E402  (the NumPy reference of Eq. 1-3)
 from pynwb.base import Images
 from pynwb.behavior import BehavioralTimeSeries, EyeTracking, PupilTracking, SpatialSeries
 from pynwb.epoch import TimeIntervals
@@ -230,25 +233,8 @@ def expected(path, out):
     # be 7 MB).
     np.save(os.path.join(out, "responses_first_200.npy"), r[:200].astype(np.float32))
     np.save(os.path.join(out, "responses_sum.npy"), r.sum(0).astype(np.float32))
-    # Eq. 1 weights and Eq. 3 over the oracle images (here every image is repeated).
-    oracle = np.unique(frame)
-    means = np.stack([r[frame == a].mean(0) for a in oracle])
-    noise = np.stack([r[frame == a].var(0, ddof=1) for a in oracle]).mean(0)
-    signal = means.var(0, ddof=1)
-    w = np.where((signal > 0) & (noise > 0), np.sqrt(signal / np.where(noise > 0, noise, 1)), 0)
-    rows = [(k, i) for k, a in enumerate(oracle) for i in np.flatnonzero(frame == a)]
-    x = r[[i for _, i in rows]] * w
-    c = x - x.mean(0)
-    e = c / np.linalg.norm(c, axis=1, keepdims=True)
-    g = e @ e.T
-    label = np.array([k for k, _ in rows])
-    n = len(oracle)
-    s = np.zeros((n, n))
-    for a in range(n):
-        for b in range(n):
-            block = g[np.ix_(label == a, label == b)]
-            s[a, b] = ((block.sum() - np.trace(block)) / (block.size - block.shape[0])
-                       if a == b else block.mean())
+    # Every image here is repeated, so all are oracle images; Eq. 1-3 as check_numpy.py has them.
+    s, _, _ = check_numpy.oracle(frame, r, np.unique(frame))
     np.save(os.path.join(out, "oracle_similarity.npy"), s.astype(np.float32))
 
 
