@@ -135,7 +135,11 @@ impl RobustnessView {
             return;
         }
         ui.horizontal(|ui| {
-            ui.label(format!("{} runs ticked in the Training tab.", runs.len()));
+            let plural = if runs.len() == 1 { "" } else { "s" };
+            ui.label(format!(
+                "{} run{plural} ticked in the Training tab.",
+                runs.len()
+            ));
         });
         ui.separator();
         let cx = &mut Cx { view: self, shared };
