@@ -77,7 +77,7 @@ fn neureg(&(b, ci, co, k, s, h, w): &Layer) -> candle_core::Result<(f64, f64)> {
         Var::from_tensor(&data)?.as_tensor().clone()
     };
     let wt = Var::from_tensor(&Tensor::randn(0f32, 0.1, (co, ci, k, k), &dev)?)?;
-    let conv = || neureg::nn::conv::conv2d(&x, &wt, s, k / 2);
+    let conv = || neureg::nn::kernels::conv::conv2d(&x, &wt, s, k / 2);
     let probe = Tensor::randn(0f32, 1., conv()?.shape(), &dev)?;
     let fwd = best(|| conv().map(drop))?;
     let both = best(|| (conv()? * &probe)?.sum_all()?.backward().map(drop))?;

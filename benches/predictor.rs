@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use neureg::nn::adam::Adam;
-use neureg::nn::predictor::{ModelShape, Predictor, PredictorConfig};
+use neureg::nn::models::predictor::{ModelShape, Predictor, PredictorConfig};
+use neureg::nn::optim::adam::Adam;
 use neureg::nn::seeded_init::seeded_var_builder;
 use neureg::runs::predictor::FitConfig;
 use neureg::train::predictor::training_loss;

@@ -1,4 +1,4 @@
-"""neureg's CIFAR ResNet (nn/resnet.rs) in PyTorch, loaded from a run folder: the network of
+"""neureg's CIFAR ResNet (nn/models/resnet.rs) in PyTorch, loaded from a run folder: the network of
 `config.json` with the weights of `checkpoints/last.safetensors` (torchvision's names) and the
 input normalisation in data.mean and data.std. Shared by foolbox_attack.py and eval_torch.py.
 """
@@ -31,7 +31,7 @@ class Block(nn.Module):
 
 
 class ResNet(nn.Module):
-    """neureg's CIFAR ResNet (nn/resnet.rs) with its input normalisation."""
+    """neureg's CIFAR ResNet (nn/models/resnet.rs) with its input normalisation."""
 
     def __init__(self, depth, width, classes, mean, std):
         super().__init__()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The same CIFAR ResNet as neureg (nn/resnet.rs) in PyTorch, for timing.
+"""The same CIFAR ResNet as neureg (nn/models/resnet.rs) in PyTorch, for timing.
 
     python3 scripts/resnet_torch.py WIDTH BATCH STEPS [DEVICE]
 

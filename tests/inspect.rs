@@ -203,15 +203,16 @@ fn a_vgg_is_inspected_like_a_run() {
     let refs: Vec<&Scan> = scans.iter().collect();
     let neural = oracle_reference(&refs, &Device::Cpu).unwrap();
     let (features, _) =
-        neureg::nn::vgg::Vgg::load(&vgg_fixture(), "conv3_1", &Device::Cpu).unwrap();
+        neureg::nn::models::vgg::Vgg::load(&vgg_fixture(), "conv3_1", &Device::Cpu).unwrap();
     let x =
         neureg::inspect::layers::images_tensor(&neural.pixels, neural.shape, &Device::Cpu).unwrap();
-    let want = neureg::nn::layer_similarity::layer_similarity(&features.features(&x).unwrap())
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+    let want =
+        neureg::nn::kernels::layer_similarity::layer_similarity(&features.features(&x).unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
     let got =
         SimilarityMatrix::read_npy(&out.path().join("vgg19_to_conv3_1/05_conv3_1.npy")).unwrap();
     assert_eq!(got.n, neural.image_ids.len());

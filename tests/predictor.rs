@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::data::Scan;
-use neureg::nn::predictor::PredictorConfig;
+use neureg::nn::models::predictor::PredictorConfig;
 use neureg::progress::{Progress, Silent};
 use neureg::runs::predictor::{load_predictor, read_metrics, EpochMetrics, FitConfig};
 use neureg::similarity::denoising::targets_vs_truth;

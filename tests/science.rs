@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use neureg::data::scan_read::{load_scan, LoadOptions};
 use neureg::data::synth::{synthesize, SynthConfig};
 use neureg::data::Scan;
-use neureg::nn::predictor::PredictorConfig;
+use neureg::nn::models::predictor::PredictorConfig;
 use neureg::progress::Silent;
 use neureg::runs::predictor::{load_predictor, FitConfig};
 use neureg::similarity::denoising::model_vs_data;

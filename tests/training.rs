@@ -13,10 +13,10 @@ use candle_nn::VarMap;
 use neureg::data::augment::{augment, pad_to_32};
 use neureg::data::load_classification_set;
 use neureg::data::{load_scan, LoadOptions};
-use neureg::nn::batch_norm::BnMode;
-use neureg::nn::resnet::{Depth, ResNet, ResNetConfig};
+use neureg::nn::kernels::batch_norm::BnMode;
+use neureg::nn::models::resnet::{Depth, ResNet, ResNetConfig};
+use neureg::nn::optim::sgd::Sgd;
 use neureg::nn::seeded_init::seeded_var_builder;
-use neureg::nn::sgd::Sgd;
 use neureg::progress::{Progress, Silent};
 use neureg::runs::classifier::checkpoint_path;
 use neureg::runs::{BnStatistics, Condition, MetricEvent, RunConfig, RunStatus};
@@ -280,7 +280,7 @@ fn tiny_config(dir: &Path) -> RunConfig {
         epochs: 2,
         batch: 16,
         lr: 0.05,
-        schedule: neureg::nn::schedule::Schedule::Paper,
+        schedule: neureg::nn::optim::schedule::Schedule::Paper,
         optimizer: neureg::runs::Optimizer::Sgd,
         momentum: 0.9,
         weight_decay: 5e-4,
@@ -569,7 +569,7 @@ fn a_regularised_run_classifies_its_training_images_alike_in_evaluation_and_trai
             condition: Condition::Shuffle,
             strength: 20.0,
             seed,
-            schedule: neureg::nn::schedule::Schedule::Cosine,
+            schedule: neureg::nn::optim::schedule::Schedule::Cosine,
             bn_statistics: rule,
             ..tiny_config(dir.path())
         };

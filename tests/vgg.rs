@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::Tensor;
 use neureg::data::npy::{read_f32, read_file};
-use neureg::nn::vgg::Vgg;
+use neureg::nn::models::vgg::Vgg;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     common::root().join("tests/fixtures").join(name)

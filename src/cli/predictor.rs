@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::progress_bar::Bar;
 use super::Context;
 use crate::atomic::write_atomic;
-use crate::nn::predictor::PredictorConfig;
+use crate::nn::models::predictor::PredictorConfig;
 use crate::pipeline::denoising::denoising_comparison;
 use crate::pipeline::predictors::ScanSource;
 use crate::pipeline::target::{build_target, TargetImages, TargetRequest};

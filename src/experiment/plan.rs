@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::eval::attacks::Norm;
 use crate::eval::minimal::{AttackConfig, AttackName};
 use crate::eval::noise::{default_levels, NoiseKind};
-use crate::nn::schedule::Schedule;
+use crate::nn::optim::schedule::Schedule;
 use crate::runs::config::{Condition, RunConfig};
 
 /// The scale of a preset, chosen by measuring time and accuracy on 2 cores (README, "Choosing

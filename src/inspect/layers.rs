@@ -10,9 +10,9 @@ use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::nn::batch_norm::BnMode;
-use crate::nn::layer_similarity::layer_similarity;
-use crate::nn::vgg::Vgg;
+use crate::nn::kernels::batch_norm::BnMode;
+use crate::nn::kernels::layer_similarity::layer_similarity;
+use crate::nn::models::vgg::Vgg;
 use crate::runs::classifier::{load_classifier, Classifier};
 use crate::runs::store::RunInfo;
 use crate::similarity::matrix::SimilarityMatrix;

@@ -6,9 +6,9 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::nn::batch_norm::BnMode;
 use crate::nn::checkpoint;
-use crate::nn::resnet::ResNet;
+use crate::nn::kernels::batch_norm::BnMode;
+use crate::nn::models::resnet::ResNet;
 use crate::runs::config::RunConfig;
 
 /// Name of the trained layer-mixing logits theta (Eq. 10) among the variables.

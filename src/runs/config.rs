@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
-use crate::nn::resnet::{Depth, ResNetConfig};
-use crate::nn::schedule::Schedule;
+use crate::nn::models::resnet::{Depth, ResNetConfig};
+use crate::nn::optim::schedule::Schedule;
 use crate::runs::inputs::{absolute_input, stored_input};
 
 /// The paper's conditions: which matrix the similarity loss pulls towards.
@@ -350,7 +350,7 @@ impl RunConfig {
                 self.pixel_threshold
             ));
         }
-        crate::nn::blur::check_sigma(self.blur_sigma)?;
+        crate::nn::models::blur::check_sigma(self.blur_sigma)?;
         self.network(2).validate()
     }
 

@@ -13,8 +13,8 @@ use crate::atomic::write_atomic;
 use crate::data::Scan;
 use crate::error::{Error, Result};
 use crate::nn::checkpoint;
-use crate::nn::predictor::{ModelShape, Predictor, PredictorConfig};
-use crate::nn::predictor_data::{batch, Normalization};
+use crate::nn::models::predictor::{ModelShape, Predictor, PredictorConfig};
+use crate::nn::models::predictor_data::{batch, Normalization};
 use crate::nn::seeded_init::seeded_var_builder;
 use crate::runs::metrics;
 

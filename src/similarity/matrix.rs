@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::nn::cpu::{kernels_apply, split_batch};
+use crate::nn::kernels::cpu::{kernels_apply, split_batch};
 
 /// A pair of stimuli (a, b) and their similarity.
 pub type Pair = (usize, usize, f32);

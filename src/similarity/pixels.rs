@@ -14,7 +14,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::blur::blur_image;
+use crate::nn::models::blur::blur_image;
 use crate::similarity::agreement::bootstrap;
 use crate::similarity::matrix::{similarity_matrix, SimilarityMatrix};
 

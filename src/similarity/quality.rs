@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Scan, Tier};
 use crate::error::{Error, Result};
-use crate::nn::predictor_data::trials_of;
+use crate::nn::models::predictor_data::trials_of;
 use crate::runs::predictor::{predict_trials, read_json, LoadedPredictor};
 use crate::similarity::compare::pearson;
 

@@ -8,12 +8,12 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::nn::adam::Adam;
-use crate::nn::batch_norm::BnMode;
 use crate::nn::checkpoint;
-use crate::nn::optimiser::Optimiser;
-use crate::nn::resnet::ResNet;
-use crate::nn::sgd::Sgd;
+use crate::nn::kernels::batch_norm::BnMode;
+use crate::nn::models::resnet::ResNet;
+use crate::nn::optim::adam::Adam;
+use crate::nn::optim::optimiser::Optimiser;
+use crate::nn::optim::sgd::Sgd;
 use crate::progress::Progress;
 use crate::runs::classifier::{checkpoint_path, THETA};
 use crate::runs::config::{BnStatistics, Optimizer, RunConfig};

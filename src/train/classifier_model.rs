@@ -5,8 +5,8 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Init, VarMap};
 
 use crate::error::{Error, Result};
-use crate::nn::batch_norm::BnMode;
-use crate::nn::resnet::ResNet;
+use crate::nn::kernels::batch_norm::BnMode;
+use crate::nn::models::resnet::ResNet;
 use crate::nn::seeded_init::seeded_var_builder;
 use crate::runs::classifier::THETA;
 use crate::runs::config::RunConfig;

@@ -4,7 +4,7 @@
 use candle_core::{DType, Tensor, D};
 
 use crate::error::Result;
-use crate::nn::layer_similarity::layer_similarity;
+use crate::nn::kernels::layer_similarity::layer_similarity;
 
 /// Similarities are clamped to `[-1 + CLAMP, 1 - CLAMP]` before atanh.
 pub const CLAMP: f64 = 1e-6;

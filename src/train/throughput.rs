@@ -9,10 +9,10 @@ use candle_nn::VarMap;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::nn::batch_norm::BnMode;
-use crate::nn::resnet::{Depth, ResNet, ResNetConfig};
+use crate::nn::kernels::batch_norm::BnMode;
+use crate::nn::models::resnet::{Depth, ResNet, ResNetConfig};
+use crate::nn::optim::sgd::Sgd;
 use crate::nn::seeded_init::seeded_var_builder;
-use crate::nn::sgd::Sgd;
 use crate::train::similarity_loss::{atanh_clamped, similarity_loss};
 
 /// Rates in images per second.

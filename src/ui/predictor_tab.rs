@@ -14,7 +14,7 @@ use super::predictor_plots::{correlations, fig_1d, positions, training_curves};
 use super::shared::{Shared, ShownTarget};
 use super::view::{Cx, View};
 use crate::data::Scan;
-use crate::nn::predictor::PredictorConfig;
+use crate::nn::models::predictor::PredictorConfig;
 use crate::pipeline::predictors::{open_predictors as pair_predictors, ScanSource};
 use crate::pipeline::target::{build_target as pipeline_build_target, TargetImages, TargetRequest};
 use crate::runs::predictor::{

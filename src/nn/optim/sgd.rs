@@ -90,7 +90,7 @@ mod tests {
     fn the_buffers_hold_no_graph() {
         // A buffer that kept the gradient's graph would keep every step's graph alive (measured:
         // 20 GB after three demo epochs of the ResNet).
-        let (vars, grads) = crate::nn::adam::tests::batch_norm_case();
+        let (vars, grads) = crate::nn::optim::adam::tests::batch_norm_case();
         let mut sgd = Sgd::new(vars, 0.1, 0.9, 5e-4, Vec::new());
         for _ in 0..2 {
             sgd.apply(&grads()).unwrap();

@@ -11,10 +11,10 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::factorized_readout::FactorizedReadout;
-use crate::nn::gaussian_readout::GaussianReadout;
+use crate::nn::models::factorized_readout::FactorizedReadout;
+use crate::nn::models::gaussian_readout::GaussianReadout;
+use crate::nn::models::stacked_core::{laplace_penalty, StackedCore};
 use crate::nn::seeded_init::torch_linear;
-use crate::nn::stacked_core::{laplace_penalty, StackedCore};
 
 /// Which readout maps the core's features to the neurons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -10,9 +10,9 @@
 //! strides. Measured on an AMD Zen 4 (AVX-512), one thread: the predictor's 7 x 7 layers at
 //! 80-96 GFLOP/s forward instead of 28-70 over the unfolded input.
 
-use crate::nn::conv::Geometry;
-use crate::nn::cpu::{split_batch, split_samples, with_scratch};
-use crate::nn::gemm::{matmul, Store, View};
+use crate::nn::kernels::conv::Geometry;
+use crate::nn::kernels::cpu::{split_batch, split_samples, with_scratch};
+use crate::nn::kernels::gemm::{matmul, Store, View};
 
 /// A stride-1 convolution, read this way.
 #[derive(Debug, Clone, Copy)]

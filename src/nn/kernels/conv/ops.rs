@@ -2,9 +2,9 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::nn::cpu::{slice, split_batch, split_samples, with_scratch};
-use crate::nn::gemm::{matmul, transpose, Store, View};
-use crate::nn::shifted_conv::Shifted;
+use crate::nn::kernels::conv::shifted::Shifted;
+use crate::nn::kernels::cpu::{slice, split_batch, split_samples, with_scratch};
+use crate::nn::kernels::gemm::{matmul, transpose, Store, View};
 
 use super::geometry::*;
 /// The forward convolution.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
-use crate::nn::cpu::{on_threads, slice, split_batch};
+use crate::nn::kernels::cpu::{on_threads, slice, split_batch};
 
 use super::*;
 

@@ -6,12 +6,12 @@
 //! channel for every neuron into a (C, B, N, 4) tensor and weights it by broadcasting: at the
 //! paper's 8000 neurons and batch 64, half a gigabyte per pass, the predictor's slowest step.
 //! Here nothing per (channel, neuron) is stored. Bilinear sampling as in
-//! [`crate::nn::gaussian_readout::bilinear_sample`]: grid values in [-1, 1] (clamped) span the
+//! [`crate::nn::models::gaussian_readout::bilinear_sample`]: grid values in [-1, 1] (clamped) span the
 //! map's corner pixels.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::nn::cpu::{slice, split_batch};
+use crate::nn::kernels::cpu::{slice, split_batch};
 
 /// (B, N) responses of `weights` (C, N) applied to `features` (B, C, H, W) sampled at `grid`
 /// (B, N, 2; x then y).
@@ -252,7 +252,7 @@ impl CustomOp3 for Gradients {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::gaussian_readout::bilinear_sample;
+    use crate::nn::models::gaussian_readout::bilinear_sample;
     use candle_core::{Device, Var};
 
     #[test]

@@ -11,6 +11,7 @@
 
 mod geometry;
 mod ops;
+pub(crate) mod shifted;
 
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
@@ -99,7 +100,7 @@ pub fn conv2d(
     stride: usize,
     padding: usize,
 ) -> candle_core::Result<Tensor> {
-    if !crate::nn::cpu::kernels_apply(x.device(), x.dtype()) {
+    if !crate::nn::kernels::cpu::kernels_apply(x.device(), x.dtype()) {
         return conv2d_ops(x, w, stride, padding);
     }
     let (_, c, h, wd) = x.dims4()?;
@@ -142,7 +143,7 @@ fn conv2d_ops(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::cpu::rel_diff;
+    use crate::nn::kernels::cpu::rel_diff;
     use candle_core::{Device, Var};
 
     /// Compares values and both gradients with candle's own conv2d: input (b, c, h, w), kernels

@@ -5,7 +5,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::Result;
-use crate::nn::readout_weights::ReadoutWeights;
+use crate::nn::models::readout_weights::ReadoutWeights;
 
 /// Learned masks (N, H*W), feature weights and biases.
 pub struct FactorizedReadout {

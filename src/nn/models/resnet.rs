@@ -12,10 +12,10 @@ use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::add_relu::add_relu;
-use crate::nn::batch_norm::{BatchNorm2d, BnMode};
-use crate::nn::blur::Blur;
-use crate::nn::conv::{Conv2d, Conv2dConfig};
+use crate::nn::kernels::add_relu::add_relu;
+use crate::nn::kernels::batch_norm::{BatchNorm2d, BnMode};
+use crate::nn::kernels::conv::{Conv2d, Conv2dConfig};
+use crate::nn::models::blur::Blur;
 
 /// The depth of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -16,8 +16,10 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use crate::error::Result;
-use crate::nn::cpu::{kernels_apply, on_threads, slice, split_batch, split_samples, with_scratch};
-use crate::nn::gemm::{matmul, Store, View};
+use crate::nn::kernels::cpu::{
+    kernels_apply, on_threads, slice, split_batch, split_samples, with_scratch,
+};
+use crate::nn::kernels::gemm::{matmul, Store, View};
 
 /// Added to each squared norm, so that a row equal to the batch mean has similarity 0, not NaN.
 pub const EPS: f32 = 1e-12;
@@ -225,7 +227,7 @@ impl CustomOp2 for Gradient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::cpu::rel_diff;
+    use crate::nn::kernels::cpu::rel_diff;
     use candle_core::{Device, Var};
 
     /// The op's values and gradient against candle's operations, for a random `dS`.

@@ -10,15 +10,15 @@
 //! computed from the detached positions, the interpolation weights are
 //! differentiable functions of the positions, so gradients reach both the
 //! positions and the features. On the CPU the sampling and the feature
-//! weighting run as one op instead ([`crate::nn::sampled_readout`]), which
+//! weighting run as one op instead ([`crate::nn::kernels::sampled_readout`]), which
 //! stores nothing per (channel, neuron); these ops are its reference.
 
 use candle_core::{Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::{Error, Result};
-use crate::nn::readout_weights::ReadoutWeights;
-use crate::nn::sampled_readout::sampled_readout;
+use crate::nn::kernels::sampled_readout::sampled_readout;
+use crate::nn::models::readout_weights::ReadoutWeights;
 
 /// Samples `features` (B, C, H, W) bilinearly at `positions` (B, N, 2), each
 /// (x, y) in [-1, 1] (-1: first pixel centre, 1: last), clamped to the map.
@@ -131,7 +131,7 @@ impl GaussianReadout {
         if let Some(s) = shift {
             grid = grid.broadcast_add(&s.unsqueeze(1)?)?;
         }
-        if crate::nn::cpu::kernels_apply(features.device(), features.dtype()) {
+        if crate::nn::kernels::cpu::kernels_apply(features.device(), features.dtype()) {
             let out = sampled_readout(features, &grid, &self.weights.features)?;
             return Ok(out.broadcast_add(&self.weights.bias.unsqueeze(0)?)?);
         }

@@ -160,7 +160,7 @@ impl BatchNorm2d {
 
     fn forward_fused(&self, x: &Tensor, mode: BnMode, relu: bool) -> Result<Tensor> {
         let c = x.dim(1)?;
-        let cpu = crate::nn::cpu::kernels_apply(x.device(), x.dtype());
+        let cpu = crate::nn::kernels::cpu::kernels_apply(x.device(), x.dtype());
         if mode == BnMode::Eval {
             // Evaluation trains nothing: constants, so that backward passes (attacks) skip them.
             let scale =

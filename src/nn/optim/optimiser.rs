@@ -8,8 +8,8 @@ use candle_core::backprop::GradStore;
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::nn::adam::Adam;
-use crate::nn::sgd::Sgd;
+use crate::nn::optim::adam::Adam;
+use crate::nn::optim::sgd::Sgd;
 
 /// A first-order optimiser with checkpointable state.
 pub trait Optimiser {

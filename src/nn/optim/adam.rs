@@ -139,7 +139,7 @@ pub(crate) mod tests {
     pub(crate) fn batch_norm_case() -> (Vec<(String, Var)>, impl Fn() -> GradStore) {
         let varmap = candle_nn::VarMap::new();
         let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu);
-        let bn = crate::nn::batch_norm::BatchNorm2d::new(1, vb).unwrap();
+        let bn = crate::nn::kernels::batch_norm::BatchNorm2d::new(1, vb).unwrap();
         let vars = crate::nn::named_vars(&varmap);
         let input = Tensor::new(&[1.0f32, -2.0, 0.5, 3.0], &Device::Cpu)
             .unwrap()

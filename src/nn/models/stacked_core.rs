@@ -5,8 +5,8 @@
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::nn::batch_norm::BatchNorm2d;
-use crate::nn::conv::{conv2d, Conv2d, Conv2dConfig};
+use crate::nn::kernels::batch_norm::BatchNorm2d;
+use crate::nn::kernels::conv::{conv2d, Conv2d, Conv2dConfig};
 use crate::nn::seeded_init::torch_default;
 
 use crate::error::Result;

@@ -18,7 +18,7 @@ use candle_nn::VarBuilder;
 
 use crate::error::{Error, Result};
 use crate::nn::checkpoint;
-use crate::nn::conv::{Conv2d, Conv2dConfig};
+use crate::nn::kernels::conv::{Conv2d, Conv2dConfig};
 
 /// ImageNet's per-channel mean and standard deviation (torchvision's normalisation).
 const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];

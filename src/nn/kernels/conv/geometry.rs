@@ -1,6 +1,6 @@
 //! The sizes of a convolution and how its samples are grouped into gemms.
 
-use crate::nn::gemm::wide_kernel;
+use crate::nn::kernels::gemm::wide_kernel;
 
 /// A gemm over fewer output columns than this runs far below its peak, so samples are unfolded
 /// side by side until their columns reach it ...

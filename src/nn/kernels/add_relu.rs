@@ -5,7 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::nn::cpu::{kernels_apply, slice, split_batch};
+use crate::nn::kernels::cpu::{kernels_apply, slice, split_batch};
 
 /// `relu(a + b)` for tensors of one shape.
 pub fn add_relu(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
