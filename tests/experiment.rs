@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use neureg::experiment::unit::{statuses, UnitState};
+use neureg::experiment::status::{statuses, UnitState};
 use neureg::experiment::Experiment;
 use neureg::runs::store::RunInfo;
 use neureg::runs::{MetricEvent, RunStatus};

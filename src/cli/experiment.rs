@@ -7,7 +7,8 @@ use super::Context;
 use crate::experiment::check::check_plan;
 use crate::experiment::report::{write_report, Report};
 use crate::experiment::slurm::{submit, write_array, SlurmOptions, PAUSED_EXIT};
-use crate::experiment::unit::{run_all, run_unit, statuses};
+use crate::experiment::status::statuses;
+use crate::experiment::unit::{run_all, run_unit};
 use crate::experiment::{Experiment, Plan, Preset};
 use crate::progress::Progress;
 use crate::runs::Workspace;
@@ -178,7 +179,7 @@ fn print_status(exp: &Experiment) {
     let all = statuses(exp);
     let done = all
         .iter()
-        .filter(|s| s.state == crate::experiment::unit::UnitState::Done)
+        .filter(|s| s.state == crate::experiment::status::UnitState::Done)
         .count();
     println!("{}: {done} of {} units done", exp.dir.display(), all.len());
     for s in &all {

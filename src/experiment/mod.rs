@@ -10,6 +10,7 @@ pub mod check;
 pub mod plan;
 pub mod report;
 pub mod slurm;
+pub mod status;
 pub mod unit;
 
 use std::path::{Path, PathBuf};

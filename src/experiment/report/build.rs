@@ -6,7 +6,7 @@ use crate::eval::attacks::Norm;
 use crate::eval::minimal::{median, AttackResult};
 use crate::eval::noise::NoiseCurve;
 use crate::eval::results::best_distances;
-use crate::experiment::unit::{plan_attacks, plan_curve, state_of, UnitState, UnitStatus};
+use crate::experiment::status::{plan_attacks, plan_curve, state_of, UnitState, UnitStatus};
 use crate::experiment::Experiment;
 use crate::runs::config::Condition;
 use crate::runs::store::{RunInfo, RunStatus};
