@@ -20,6 +20,7 @@ use crate::runs::store::run_name;
 use crate::similarity::agreement::{agreement, Agreement};
 use crate::similarity::matrix::SimilarityMatrix;
 use crate::similarity::oracle::{common_oracle_ids, oracle_similarity_of_trials};
+use crate::similarity::pixels::spread_rows;
 use crate::similarity::weights::snr_weights;
 use crate::train::targets::load_sim_target;
 
@@ -190,7 +191,7 @@ pub fn target_reference(dir: &Path, images: usize, device: &Device) -> Result<Ne
             "comparing with run {name}'s target needs at least 4 of its {n} images, not {k}"
         )));
     }
-    let rows: Vec<usize> = (0..k).map(|i| i * n / k).collect();
+    let rows = spread_rows(n, k);
     let full = &target.matrix;
     let values = rows
         .iter()
