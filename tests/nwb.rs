@@ -185,7 +185,10 @@ fn malformed_files_are_refused_with_the_path_inside_them() {
     let err = load_scan(&cut, LoadOptions::default(), &Silent)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("cut.nwb"), "{err}");
+    assert!(
+        err.contains("cut.nwb") && err.contains("truncated"),
+        "{err}"
+    );
     let err = load_scan(
         &dir.path().join("none.nwb"),
         LoadOptions::default(),

@@ -37,6 +37,19 @@ impl NwbFile {
                 format!("not a readable NWB (HDF5) file: {e}"),
             )
         })?;
+        // A cut-off file still opens and its first groups read, so what is missing past the cut
+        // would be reported as absent from the file: the superblock says how long it should be.
+        let block = h5.superblock();
+        let expected = block.base_address.saturating_add(block.eof_address);
+        let actual = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        if actual < expected {
+            return Err(Error::file(
+                path.display(),
+                format!("truncated: {actual} bytes where its HDF5 header says {expected}"),
+            ));
+        }
         Ok(NwbFile {
             path: path.to_path_buf(),
             h5,
