@@ -237,3 +237,25 @@ fn the_command_line_reads_nwb_files_like_any_scan() {
     ]);
     assert!(out.contains("trials: 150"), "{out}");
 }
+
+/// Ids number images within a source: the Allen-like session's image 0 is not a sample scan's
+/// image 0, so the two share no oracle images, and the analysis says so rather than comparing
+/// different pictures.
+#[test]
+fn a_session_and_a_scan_that_number_different_images_alike_share_no_oracle_images() {
+    let session = load_scan(&fixture("allen_like.nwb"), LoadOptions::default(), &Silent).unwrap();
+    let scan = load_scan(
+        &common::root().join("sample_data/scans/scan_1.zip"),
+        LoadOptions::default(),
+        &Silent,
+    )
+    .unwrap();
+    let err = analyse_oracles(&[&scan, &session], &Device::Cpu, &Silent)
+        .err()
+        .expect("different pictures under the same ids")
+        .to_string();
+    assert!(
+        err.contains("allen_like") && err.contains("is not the image"),
+        "{err}"
+    );
+}

@@ -70,6 +70,22 @@ pub fn common_oracle_ids(scans: &[&Scan]) -> Result<(Vec<i64>, Dropped)> {
             ),
         ));
     }
+    // Ids name images within a data source: two sources (a Sensorium scan and an NWB session,
+    // say) may use the same ids for different images. Like the targets' common single-shown
+    // images, common oracle images must be the same pictures in every scan.
+    if let Some(first) = scans.first() {
+        for scan in &scans[1..] {
+            if let Some(&id) = common.iter().find(|&&id| scan.image(id) != first.image(id)) {
+                return Err(Error::analysis(
+                    &scan.name,
+                    format!(
+                        "its image {id} is not the image {id} of {}: the scans number different images alike, so they share no oracle images to compare",
+                        first.name
+                    ),
+                ));
+            }
+        }
+    }
     let dropped = scans
         .iter()
         .zip(&sets)
