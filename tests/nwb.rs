@@ -250,10 +250,10 @@ fn a_session_and_a_scan_that_number_different_images_alike_share_no_oracle_image
         &Silent,
     )
     .unwrap();
-    let err = analyse_oracles(&[&scan, &session], &Device::Cpu, &Silent)
-        .err()
-        .expect("different pictures under the same ids")
-        .to_string();
+    let Err(err) = analyse_oracles(&[&scan, &session], &Device::Cpu, &Silent) else {
+        panic!("different pictures under the same ids were compared");
+    };
+    let err = err.to_string();
     assert!(
         err.contains("allen_like") && err.contains("is not the image"),
         "{err}"
