@@ -418,11 +418,9 @@ fn weight_norms_are_one_per_conv_layer_in_network_order() {
     for (i, w) in norms.iter().enumerate() {
         assert_eq!(w.name, net.layer_name(i + 1));
     }
-    let stored = neureg::nn::checkpoint::load(
-        &neureg::runs::classifier::checkpoint_path(&run),
-        &Device::Cpu,
-    )
-    .unwrap();
+    let stored =
+        neureg::nn::checkpoint::load(&neureg::runs::RunDir(&run).checkpoint(), &Device::Cpu)
+            .unwrap();
     let by_hand = |key: &str| -> f64 {
         let v = stored[key].flatten_all().unwrap().to_vec1::<f32>().unwrap();
         v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()

@@ -18,7 +18,7 @@ use neureg::nn::models::resnet::{Depth, ResNet, ResNetConfig};
 use neureg::nn::optim::sgd::Sgd;
 use neureg::nn::seeded_init::seeded_var_builder;
 use neureg::progress::{Progress, Silent};
-use neureg::runs::classifier::checkpoint_path;
+use neureg::runs::RunDir;
 use neureg::runs::{BnStatistics, Condition, MetricEvent, RunConfig, RunStatus};
 use neureg::similarity::target::{data_target, save_target, single_shown_images};
 use neureg::train::classifier::train_run;
@@ -338,8 +338,8 @@ fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
         resumed.events, info.events,
         "no metrics line lost or repeated"
     );
-    let a = std::fs::read(checkpoint_path(&unbroken)).unwrap();
-    let b = std::fs::read(checkpoint_path(&killed)).unwrap();
+    let a = std::fs::read(RunDir(&unbroken).checkpoint()).unwrap();
+    let b = std::fs::read(RunDir(&killed).checkpoint()).unwrap();
     assert!(
         a == b,
         "the resumed run ends with the unbroken run's weights"
@@ -354,7 +354,7 @@ fn a_killed_run_resumes_to_the_same_result_as_an_unbroken_one() {
     assert_eq!(before.status(), RunStatus::Incomplete);
     let resumed = train_run(&paused, &config, &common::device(), &Silent).unwrap();
     assert_eq!(resumed.events, info.events, "no line lost or repeated");
-    assert!(std::fs::read(checkpoint_path(&paused)).unwrap() == a);
+    assert!(std::fs::read(RunDir(&paused).checkpoint()).unwrap() == a);
 
     // The folder now holds that run: another configuration is refused.
     let other = RunConfig {
@@ -455,7 +455,8 @@ fn the_feature_control_takes_its_target_from_another_runs_network() {
 
 /// Every batch-norm running statistic of a run's checkpoint, by name.
 fn running_statistics(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let tensors = candle_core::safetensors::load(checkpoint_path(dir), &common::device()).unwrap();
+    let tensors =
+        candle_core::safetensors::load(RunDir(dir).checkpoint(), &common::device()).unwrap();
     let mut stats: Vec<(String, Vec<f32>)> = tensors
         .iter()
         .filter(|(k, _)| k.ends_with("running_mean") || k.ends_with("running_var"))

@@ -610,7 +610,7 @@ fn inspect_tab_shows_the_ticked_runs_layers_against_the_brain() {
         .runs
         .ticked_runs()
         .iter()
-        .filter(|r| neureg::runs::classifier::checkpoint_path(&r.dir).is_file())
+        .filter(|r| neureg::runs::RunDir(&r.dir).checkpoint().is_file())
         .count();
     assert!(with_weights >= 2);
     assert_eq!(shown.networks.len(), with_weights);

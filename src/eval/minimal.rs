@@ -21,6 +21,7 @@ use crate::eval::noise::evaluation_images;
 use crate::progress::Progress;
 use crate::runs::classifier::load_classifier;
 use crate::runs::config::RunConfig;
+use crate::runs::run_dir::RunDir;
 use crate::runs::store::run_name;
 
 /// The attacks.
@@ -216,9 +217,7 @@ pub fn attack_run(
 
 /// Writes `value` as `dir/results/<kind>_<attack>_<norm>.json`.
 fn store(dir: &Path, kind: &str, config: &AttackConfig, value: &impl Serialize) -> Result<()> {
-    let path = dir
-        .join("results")
-        .join(format!("{kind}_{}.json", result_stem(config)));
+    let path = RunDir(dir).result(kind, &result_stem(config));
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::file(path.display(), e.to_string()))?;
     write_atomic(&path, text.as_bytes())

@@ -19,6 +19,7 @@ use crate::eval::comparisons::{family, Comparison, Member};
 use crate::progress::Progress;
 use crate::runs::classifier::load_classifier;
 use crate::runs::config::{Condition, RunConfig};
+use crate::runs::run_dir::RunDir;
 use crate::runs::store::run_name;
 use crate::stats::MeanSem;
 
@@ -231,9 +232,7 @@ pub fn noise_curve(
         levels: levels.to_vec(),
         accuracy,
     };
-    let path = dir
-        .join("results")
-        .join(format!("noise_{}.json", kind.name()));
+    let path = RunDir(dir).result("noise", kind.name());
     let text = serde_json::to_string_pretty(&curve)
         .map_err(|e| Error::file(path.display(), e.to_string()))?;
     write_atomic(&path, text.as_bytes())?;

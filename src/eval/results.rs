@@ -10,10 +10,11 @@ use crate::error::{Error, Result};
 use crate::eval::attacks::Norm;
 use crate::eval::minimal::{median, AttackResult, BudgetCurve};
 use crate::eval::noise::{NoiseCurve, NoiseKind};
+use crate::runs::run_dir::RunDir;
 
 /// The result files of `dir` whose names start with `prefix`, sorted.
 fn result_files(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>> {
-    let folder = dir.join("results");
+    let folder = RunDir(dir).results();
     let entries = match std::fs::read_dir(&folder) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -66,9 +67,7 @@ fn strict<T>((values, mut errors): (Vec<T>, Vec<Error>)) -> Result<Vec<T>> {
 
 /// The stored noise curve of a run, if any.
 pub fn stored_curve(dir: &Path, kind: NoiseKind) -> Result<Option<NoiseCurve>> {
-    let path = dir
-        .join("results")
-        .join(format!("noise_{}.json", kind.name()));
+    let path = RunDir(dir).result("noise", kind.name());
     match path.is_file() {
         true => read_result(&path).map(Some),
         false => Ok(None),

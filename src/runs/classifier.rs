@@ -10,6 +10,7 @@ use crate::nn::checkpoint;
 use crate::nn::kernels::batch_norm::BnMode;
 use crate::nn::models::resnet::ResNet;
 use crate::runs::config::RunConfig;
+use crate::runs::run_dir::RunDir;
 
 /// Name of the trained layer-mixing logits theta (Eq. 10) among the variables.
 pub const THETA: &str = "similarity.theta";
@@ -53,16 +54,11 @@ impl Classifier {
     }
 }
 
-/// The checkpoint of a run folder.
-pub fn checkpoint_path(dir: &Path) -> std::path::PathBuf {
-    dir.join("checkpoints").join("last.safetensors")
-}
-
 /// Loads the network of a run folder from its last checkpoint, frozen: its weights are plain
 /// tensors, so gradients flow to the images only (what evaluation and attacks need).
 pub fn load_classifier(dir: &Path, device: &Device) -> Result<Classifier> {
     let config = RunConfig::load(dir)?;
-    let path = checkpoint_path(dir);
+    let path = RunDir(dir).checkpoint();
     let tensors = checkpoint::load(&path, device)?;
     let classes = tensors
         .get("fc.bias")
@@ -79,7 +75,7 @@ pub fn load_classifier(dir: &Path, device: &Device) -> Result<Classifier> {
             path.display(),
             format!(
                 "checkpoint of another architecture than {}: {e}",
-                dir.join("config.json").display()
+                RunDir(dir).config().display()
             ),
         )
     })?;

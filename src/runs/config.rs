@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::nn::models::resnet::{Depth, ResNetConfig};
 use crate::nn::optim::schedule::Schedule;
 use crate::runs::inputs::{absolute_input, stored_input};
+use crate::runs::run_dir::RunDir;
 
 /// The paper's conditions: which matrix the similarity loss pulls towards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -392,12 +393,12 @@ impl RunConfig {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::file(dir.display(), e.to_string()))?;
-        write_atomic(&dir.join("config.json"), text.as_bytes())
+        write_atomic(&RunDir(dir).config(), text.as_bytes())
     }
 
     /// Reads `config.json` from `dir`, its input paths resolved as [`stored_input`] says.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join("config.json");
+        let path = RunDir(dir).config();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let mut config: RunConfig = serde_json::from_str(&text)
             .map_err(|e| Error::file(path.display(), format!("not a run configuration: {e}")))?;
@@ -427,7 +428,7 @@ impl RunConfig {
              edit \"data\" in {}",
             dir.display(),
             self.data.display(),
-            dir.join("config.json").display()
+            RunDir(dir).config().display()
         )))
     }
 }

@@ -8,11 +8,13 @@ pub mod inputs;
 pub mod lock;
 pub mod metrics;
 pub mod predictor;
+pub mod run_dir;
 pub mod store;
 pub mod summary;
 pub mod workspace;
 
 pub use config::{BnStatistics, Condition, Optimizer, RunConfig};
 pub use metrics::MetricEvent;
+pub use run_dir::RunDir;
 pub use store::{list_runs, RunInfo, RunStatus};
 pub use workspace::Workspace;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::runs::config::RunConfig;
 use crate::runs::metrics::{self, MetricEvent};
+use crate::runs::run_dir::RunDir;
 
 /// Where a run stands, read from its metrics.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +35,7 @@ impl RunInfo {
         Ok(RunInfo {
             dir: dir.to_path_buf(),
             config: RunConfig::load(dir)?,
-            events: metrics::read(&dir.join("metrics.jsonl"))?,
+            events: metrics::read(&RunDir(dir).metrics())?,
         })
     }
 
@@ -72,7 +73,7 @@ pub fn list_runs(root: &Path) -> Result<Vec<Result<RunInfo>>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
         .map_err(|e| Error::io(root, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("config.json").is_file())
+        .filter(|p| RunDir(p).is_run())
         .collect();
     dirs.sort();
     Ok(dirs.iter().map(|d| RunInfo::read(d)).collect())

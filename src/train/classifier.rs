@@ -15,10 +15,11 @@ use crate::nn::optim::adam::Adam;
 use crate::nn::optim::optimiser::Optimiser;
 use crate::nn::optim::sgd::Sgd;
 use crate::progress::Progress;
-use crate::runs::classifier::{checkpoint_path, THETA};
+use crate::runs::classifier::THETA;
 use crate::runs::config::{BnStatistics, Optimizer, RunConfig};
 use crate::runs::lock::FolderLock;
 use crate::runs::metrics::{MetricEvent, MetricsLog};
+use crate::runs::run_dir::RunDir;
 use crate::runs::store::{RunInfo, RunStatus};
 use crate::train::classifier_data::{
     augmentation_rng, epoch_batches, image_batch, precise_bn_rng, prepare, similarity_batch,
@@ -201,7 +202,7 @@ pub fn train_locked(
     config.validate()?;
     let mut config = config.clone().with_absolute_inputs(None);
     config.version = env!("CARGO_PKG_VERSION").to_string();
-    if dir.join("config.json").is_file() {
+    if RunDir(dir).is_run() {
         let mut existing = RunConfig::load(dir)?;
         existing.version = config.version.clone();
         if existing != config {
@@ -220,7 +221,7 @@ pub fn train_locked(
     let target = load_sim_target(&config, device)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     config.save(dir)?;
-    let metrics_path = dir.join("metrics.jsonl");
+    let metrics_path = RunDir(dir).metrics();
     let (net, varmap, theta) = build(&config, data.classes.len(), device)?;
     let named = crate::nn::named_vars(&varmap);
     let no_decay = vec![THETA.to_string()];
@@ -239,7 +240,7 @@ pub fn train_locked(
 
     // Resume: weights, optimiser state and counters from the checkpoint; metrics written after
     // it are dropped, since the resumed run writes them again.
-    let ckpt = checkpoint_path(dir);
+    let ckpt = RunDir(dir).checkpoint();
     let mut at = Position::default();
     if ckpt.is_file() {
         let tensors = checkpoint::load(&ckpt, device)?;

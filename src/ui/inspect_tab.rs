@@ -27,8 +27,8 @@ use crate::inspect::layers::{LayerBn, LayerChoice, TappedNetwork, WeightNorm};
 use crate::inspect::neural::ReferenceChoice;
 use crate::inspect::write::measure_title;
 use crate::inspect::{inspect, InspectRequest, Inspection};
-use crate::runs::classifier::checkpoint_path;
 use crate::runs::store::run_name;
+use crate::runs::RunDir;
 use crate::similarity::agreement::MEASURES;
 
 /// Job keys.
@@ -130,7 +130,7 @@ impl View for InspectView {
             .ticked_runs()
             .iter()
             .map(|r| r.dir.clone())
-            .partition(|d| checkpoint_path(d).is_file());
+            .partition(|d| RunDir(d).checkpoint().is_file());
         if !without.is_empty() {
             let names: Vec<String> = without.iter().map(|d| run_name(d)).collect();
             ui.label(format!("Left out, no checkpoint: {}", names.join(", ")));
