@@ -96,6 +96,14 @@ fn an_allen_like_session_reads_as_h5py_and_numpy_read_it() {
 }
 
 #[test]
+fn stimuli_of_a_session_are_those_of_its_scan() {
+    let path = fixture("allen_like.nwb");
+    let whole = load("allen_like.nwb", NwbOptions::default()).unwrap();
+    let alone = neureg::data::load_stimuli(&path, LoadOptions::default(), &Silent).unwrap();
+    assert_eq!(alone, neureg::data::Stimuli::of(&whole));
+}
+
+#[test]
 fn several_series_rgb_templates_and_an_unnamed_index_column() {
     // Two numeric columns, neither with a known name: the column must be named.
     let err = load("multi_series.nwb", NwbOptions::default())

@@ -9,7 +9,7 @@ use neureg::data::npy::{encode, encode_strings};
 use neureg::data::scan_write::scan_files;
 use neureg::data::source::write_tree;
 use neureg::data::synth::{synthesize, SynthConfig};
-use neureg::data::{load_scan, write_scan, LoadOptions, Scan};
+use neureg::data::{load_scan, load_stimuli, write_scan, LoadOptions, Scan, Stimuli};
 use neureg::progress::Silent;
 
 fn tiny() -> Scan {
@@ -60,6 +60,47 @@ fn folder_and_zip_round_trip() {
             scan
         );
     }
+}
+
+#[test]
+fn stimuli_read_alone_are_those_of_the_scan_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scan = tiny();
+    for img in scan.images.values_mut() {
+        // Each pixel a 2 x 2 block, so that downsampling is checked too.
+        *img = (0..72 * 128)
+            .map(|i| img[(i / 128 / 2) * 64 + (i % 128) / 2])
+            .collect();
+    }
+    scan.image_shape = (72, 128);
+    for name in ["s", "s.zip"] {
+        let path = dir.path().join(name);
+        write_scan(&scan, &path).unwrap();
+        for downsample_to in [None, Some((36, 64))] {
+            let options = LoadOptions {
+                downsample_to,
+                ..LoadOptions::default()
+            };
+            let whole = load_scan(&path, options.clone(), &Silent).unwrap();
+            let alone = load_stimuli(&path, options, &Silent).unwrap();
+            assert_eq!(alone, Stimuli::of(&whole), "{name} {downsample_to:?}");
+            assert_eq!(alone.image_shape, downsample_to.unwrap_or((72, 128)));
+        }
+    }
+    // A bad image is refused as it is when the whole scan is read.
+    let bad = edited(dir.path(), |f| {
+        f.insert(
+            "data/images/4.npy".into(),
+            encode(&[1, 36, 64], &[f32::NAN; 36 * 64]),
+        );
+    });
+    let err = load_stimuli(&bad, LoadOptions::default(), &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data/images/4.npy") && err.contains("NaN"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,9 +15,11 @@ pub mod scan;
 pub mod scan_read;
 pub mod scan_write;
 pub mod source;
+pub mod stimuli;
 pub mod synth;
 
 pub use classification::{load_classification_set, ClassificationSet, LabelledImages};
 pub use scan::{Scan, Tier};
-pub use scan_read::{load_scan, LoadOptions};
+pub use scan_read::{load_scan, load_stimuli, LoadOptions};
 pub use scan_write::write_scan;
+pub use stimuli::{Shown, Stimuli};

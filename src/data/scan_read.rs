@@ -8,6 +8,7 @@ use crate::data::npy::{read_f32, read_i64, read_strings, NpyArray};
 use crate::data::nwb::{is_nwb, load_nwb, NwbOptions};
 use crate::data::scan::{NeuronMeta, Scan, Tier};
 use crate::data::source::ScanSource;
+use crate::data::stimuli::{ImagesById, Stimuli};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -27,16 +28,58 @@ pub fn load_scan(path: &Path, options: LoadOptions, progress: &dyn Progress) -> 
     } else {
         load_sensorium(path, progress)?
     };
-    if let Some(to) = options.downsample_to {
-        let from = scan.image_shape;
-        for img in scan.images.values_mut() {
-            *img = area_average(img, from, to)
-                .map_err(|problem| Error::file(path.display(), problem))?;
-        }
-        scan.image_shape = to;
-    }
+    scan.image_shape = downsampled(path, &mut scan.images, scan.image_shape, &options)?;
     Ok(scan)
 }
+
+/// Reads only what a scan showed (its trials' image ids and its images), as [`load_scan`] would
+/// read them: at paper size a tenth of the file, all a Neural (model) target needs of a scan.
+pub fn load_stimuli(path: &Path, options: LoadOptions, progress: &dyn Progress) -> Result<Stimuli> {
+    if is_nwb(path) {
+        // An NWB file's trials come from matching presentation times to response timestamps,
+        // so its stimuli are read with the rest.
+        return Ok(Stimuli::of(&load_scan(path, options, progress)?));
+    }
+    let mut src = ScanSource::open(path)?;
+    let image_ids = nonempty_ids(&mut src, IDS_FILE, "trials")?;
+    let name = scan_name(path);
+    let (mut images, shape) = read_images(&mut src, &name, &image_ids, progress)?;
+    let image_shape = downsampled(path, &mut images, shape, &options)?;
+    Ok(Stimuli {
+        name,
+        source: path.to_path_buf(),
+        image_ids,
+        image_shape,
+        images,
+    })
+}
+
+/// `images` (of `shape`) downsampled as `options` ask; their shape after.
+fn downsampled(
+    path: &Path,
+    images: &mut ImagesById,
+    shape: (usize, usize),
+    options: &LoadOptions,
+) -> Result<(usize, usize)> {
+    let Some(to) = options.downsample_to else {
+        return Ok(shape);
+    };
+    for img in images.values_mut() {
+        *img =
+            area_average(img, shape, to).map_err(|problem| Error::file(path.display(), problem))?;
+    }
+    Ok(to)
+}
+
+/// A scan's name: its folder's or file's, without extension.
+fn scan_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Each trial's image id.
+const IDS_FILE: &str = "meta/trials/frame_image_id.npy";
 
 /// The per-trial folders and whether each is required.
 const TRIAL_FOLDERS: [(&str, bool); 4] = [
@@ -49,12 +92,8 @@ const TRIAL_FOLDERS: [(&str, bool); 4] = [
 /// Reads a scan in the Sensorium layout from a folder or a `.zip`.
 fn load_sensorium(path: &Path, progress: &dyn Progress) -> Result<Scan> {
     let mut src = ScanSource::open(path)?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-
-    let ids_file = "meta/trials/frame_image_id.npy";
+    let name = scan_name(path);
+    let ids_file = IDS_FILE;
     let image_ids = nonempty_ids(&mut src, ids_file, "trials")?;
     let t_count = image_ids.len();
     let tiers_file = "meta/trials/tiers.npy";
@@ -99,13 +138,12 @@ fn load_sensorium(path: &Path, progress: &dyn Progress) -> Result<Scan> {
         present.insert(folder, ());
     }
 
-    progress.stage(&format!("reading {name}"), t_count as u64);
+    let (images, (h, w)) = read_images(&mut src, &name, &image_ids, progress)?;
+    progress.stage(&format!("reading the responses of {name}"), t_count as u64);
     let mut responses = Vec::with_capacity(t_count * n);
-    let mut images: BTreeMap<i64, Vec<f32>> = BTreeMap::new();
-    let mut image_shape = None;
     let mut behavior = present.contains_key("data/behavior").then(Vec::new);
     let mut pupil_center = present.contains_key("data/pupil_center").then(Vec::new);
-    for (t, &id) in image_ids.iter().enumerate() {
+    for t in 0..t_count {
         progress.check()?;
         let rel = format!("data/responses/{t}.npy");
         let r = read_f32(&src.read(&rel)?, &src.describe(&rel))?;
@@ -127,6 +165,56 @@ fn load_sensorium(path: &Path, progress: &dyn Progress) -> Result<Scan> {
         }
         responses.extend_from_slice(&r.data);
 
+        if let Some(b) = behavior.as_mut() {
+            b.push(fixed::<3>(&mut src, &format!("data/behavior/{t}.npy"))?);
+        }
+        if let Some(p) = pupil_center.as_mut() {
+            p.push(fixed::<2>(&mut src, &format!("data/pupil_center/{t}.npy"))?);
+        }
+        progress.advance(1);
+    }
+    let ground_truth = optional_matrix(&mut src, "meta/ground_truth/responses.npy", t_count, n)?;
+    let neurons = NeuronMeta {
+        cell_motor_coordinates: optional_rows::<3>(
+            &mut src,
+            "meta/neurons/cell_motor_coordinates.npy",
+            n,
+        )?,
+        area: optional_strings(&mut src, "meta/neurons/area.npy", n)?,
+    };
+    Ok(Scan {
+        name,
+        source: path.to_path_buf(),
+        image_ids,
+        tiers,
+        unit_ids,
+        responses,
+        behavior,
+        pupil_center,
+        image_shape: (h, w),
+        images,
+        neurons,
+        ground_truth,
+        notices: Vec::new(),
+    })
+}
+
+/// The distinct images of the trials `image_ids` (each trial's `data/images/<t>.npy`, the first
+/// trial of an id read for it), checked finite and of one shape; with that shape.
+fn read_images(
+    src: &mut ScanSource,
+    name: &str,
+    image_ids: &[i64],
+    progress: &dyn Progress,
+) -> Result<(ImagesById, (usize, usize))> {
+    progress.stage(
+        &format!("reading the images of {name}"),
+        image_ids.len() as u64,
+    );
+    let mut images = ImagesById::new();
+    let mut image_shape = None;
+    for (t, &id) in image_ids.iter().enumerate() {
+        progress.check()?;
         let rel = format!("data/images/{t}.npy");
         let img = read_f32(&src.read(&rel)?, &src.describe(&rel))?;
         let (h, w) = match img.shape.as_slice() {
@@ -155,41 +243,9 @@ fn load_sensorium(path: &Path, progress: &dyn Progress) -> Result<Scan> {
             ));
         }
         images.entry(id).or_insert(img.data);
-
-        if let Some(b) = behavior.as_mut() {
-            b.push(fixed::<3>(&mut src, &format!("data/behavior/{t}.npy"))?);
-        }
-        if let Some(p) = pupil_center.as_mut() {
-            p.push(fixed::<2>(&mut src, &format!("data/pupil_center/{t}.npy"))?);
-        }
         progress.advance(1);
     }
-    let (h, w) = image_shape.unwrap_or((0, 0));
-
-    let ground_truth = optional_matrix(&mut src, "meta/ground_truth/responses.npy", t_count, n)?;
-    let neurons = NeuronMeta {
-        cell_motor_coordinates: optional_rows::<3>(
-            &mut src,
-            "meta/neurons/cell_motor_coordinates.npy",
-            n,
-        )?,
-        area: optional_strings(&mut src, "meta/neurons/area.npy", n)?,
-    };
-    Ok(Scan {
-        name,
-        source: path.to_path_buf(),
-        image_ids,
-        tiers,
-        unit_ids,
-        responses,
-        behavior,
-        pupil_center,
-        image_shape: (h, w),
-        images,
-        neurons,
-        ground_truth,
-        notices: Vec::new(),
-    })
+    Ok((images, image_shape.unwrap_or((0, 0))))
 }
 
 /// Reads the one-dimensional array `rel` with `read` (one of the `.npy` readers).

@@ -6,10 +6,51 @@ use std::sync::Arc;
 
 use candle_core::Device;
 
-use crate::data::{load_scan, LoadOptions, Scan};
+use crate::data::{load_scan, load_stimuli, LoadOptions, Scan, Stimuli};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::runs::predictor::{load_predictor, LoadedPredictor};
+
+/// The scan of `loaded` a predictor was fitted to: its scan's name and neurons, passing
+/// [`LoadedPredictor::check_scan`].
+fn loaded_scan<'a>(predictor: &LoadedPredictor, loaded: &'a [Arc<Scan>]) -> Option<&'a Arc<Scan>> {
+    let meta = &predictor.meta;
+    loaded.iter().find(|s| {
+        s.name == meta.scan && s.unit_ids == meta.unit_ids && predictor.check_scan(s).is_ok()
+    })
+}
+
+/// The error for a predictor whose scan is not loaded where nothing may be read.
+fn not_loaded(predictor: &LoadedPredictor) -> Error {
+    let meta = &predictor.meta;
+    Error::file(
+        predictor.dir.display(),
+        format!(
+            "was fitted to {} ({}), which is not loaded (a scan of that name with other responses \
+             is another recording); load it first",
+            meta.scan,
+            meta.scan_path.display()
+        ),
+    )
+}
+
+/// What each predictor's scan showed, found as [`open_predictors`] finds the scan, except that
+/// a scan read from its recorded path is read without its responses ([`load_stimuli`]; a Neural
+/// (model) target needs only its images), so it is not compared with the fit's.
+pub fn predictors_stimuli(
+    predictors: &[LoadedPredictor],
+    scans: ScanSource,
+    progress: &dyn Progress,
+) -> Result<Vec<Stimuli>> {
+    predictors
+        .iter()
+        .map(|p| match (loaded_scan(p, scans.loaded), scans.read) {
+            (Some(scan), _) => Ok(Stimuli::of(scan)),
+            (None, Some(options)) => load_stimuli(&p.meta.scan_path, options.clone(), progress),
+            (None, None) => Err(not_loaded(p)),
+        })
+        .collect()
+}
 
 /// A predictor and its scan.
 pub struct Paired {
@@ -42,28 +83,14 @@ pub fn open_predictors(
     for dir in dirs {
         progress.check()?;
         let predictor = load_predictor(dir, device)?;
-        let meta = &predictor.meta;
-        let open = scans.loaded.iter().find(|s| {
-            s.name == meta.scan && s.unit_ids == meta.unit_ids && predictor.check_scan(s).is_ok()
-        });
-        let scan = match (open, scans.read) {
+        let scan = match (loaded_scan(&predictor, scans.loaded), scans.read) {
             (Some(scan), _) => scan.clone(),
             (None, Some(options)) => {
-                let scan = load_scan(&meta.scan_path, options.clone(), progress)?;
+                let scan = load_scan(&predictor.meta.scan_path, options.clone(), progress)?;
                 predictor.check_scan(&scan)?;
                 Arc::new(scan)
             }
-            (None, None) => {
-                return Err(Error::file(
-                    dir.display(),
-                    format!(
-                    "was fitted to {} ({}), which is not loaded (a scan of that name with other \
-                         responses is another recording); load it first",
-                    meta.scan,
-                    meta.scan_path.display()
-                ),
-                ))
-            }
+            (None, None) => return Err(not_loaded(&predictor)),
         };
         paired.push(Paired { predictor, scan });
     }

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 
 use crate::data::image_file::is_image_folder;
-use crate::data::{load_scan, LoadOptions, Scan};
+use crate::data::{load_stimuli, LoadOptions, Scan, Shown};
 use crate::error::{Error, Result};
-use crate::pipeline::predictors::{open_predictors, ScanSource};
+use crate::pipeline::predictors::{open_predictors, predictors_stimuli, ScanSource};
 use crate::progress::Progress;
+use crate::runs::predictor::load_predictor;
 use crate::similarity::ordering::spectral_order;
 use crate::similarity::pixels::{pixel_baseline, PixelBaseline, RESAMPLES};
 use crate::similarity::target::{
@@ -73,28 +74,67 @@ pub fn build_target(
     device: &Device,
     progress: &dyn Progress,
 ) -> Result<BuiltTarget> {
-    let paired = open_predictors(&request.predictors, scans, device, progress)?;
-    let refs: Vec<&Scan> = paired.iter().map(|p| p.scan.as_ref()).collect();
     let options = scans.read.cloned().unwrap_or_default();
-    let images = image_set(&request.images, &refs, request.data, options, progress)?;
-    let target = if request.data {
-        data_target(&refs, &images.ids, device)?
+    let loaded: Vec<&dyn Shown> = scans
+        .loaded
+        .iter()
+        .map(|s| s.as_ref() as &dyn Shown)
+        .collect();
+    let (target, images) = if request.data {
+        let paired = open_predictors(&request.predictors, scans, device, progress)?;
+        let refs: Vec<&Scan> = paired.iter().map(|p| p.scan.as_ref()).collect();
+        let shown: Vec<&dyn Shown> = refs.iter().map(|&s| s as &dyn Shown).collect();
+        let first = refs
+            .first()
+            .ok_or_else(|| Error::Config("a target needs at least one predictor".into()))?;
+        let images = image_set(
+            &request.images,
+            &shown,
+            first.image_shape,
+            true,
+            options,
+            progress,
+        )?;
+        (data_target(&refs, &images.ids, device)?, images)
     } else {
-        let predictors: Vec<_> = paired.into_iter().map(|p| p.predictor).collect();
-        model_target(&predictors, &images, request.weighting, device, progress)?
+        // Of the scans, a model target needs only the images: a paper-size scan's responses
+        // would be most of its time.
+        let predictors = request
+            .predictors
+            .iter()
+            .map(|dir| load_predictor(dir, device))
+            .collect::<Result<Vec<_>>>()?;
+        let first = predictors
+            .first()
+            .ok_or_else(|| Error::Config("a target needs at least one predictor".into()))?;
+        let shape = (first.meta.shape.height, first.meta.shape.width);
+        let images = match request.images {
+            TargetImages::Common => {
+                let stimuli = predictors_stimuli(&predictors, scans, progress)?;
+                common_single_images(&stimuli.iter().collect::<Vec<_>>())?
+            }
+            _ => image_set(&request.images, &loaded, shape, false, options, progress)?,
+        };
+        let target = model_target(&predictors, &images, request.weighting, device, progress)?;
+        (target, images)
     };
     if let Some(parent) = request.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    save_target(&request.out, &target)?;
-    let pixels: Vec<&[f32]> = images.pixels.iter().map(Vec::as_slice).collect();
-    let pixel_baseline =
-        pixel_baseline(&target.matrix, &pixels, images.shape, RESAMPLES, 0, device)?;
+    // The file is written while the pixel baseline and the order are computed.
+    let (saved, pixel_baseline, order) = std::thread::scope(|s| {
+        let saved = s.spawn(|| save_target(&request.out, &target));
+        let pixels: Vec<&[f32]> = images.pixels.iter().map(Vec::as_slice).collect();
+        let baseline = pixel_baseline(&target.matrix, &pixels, images.shape, RESAMPLES, 0, device);
+        let order = spectral_order(&target.matrix);
+        (saved.join(), baseline, order)
+    });
+    saved.map_err(|_| Error::Config(format!("saving {} failed", request.out.display())))??;
     Ok(BuiltTarget {
-        order: spectral_order(&target.matrix),
+        order,
         target,
         path: request.out.clone(),
-        pixel_baseline,
+        pixel_baseline: pixel_baseline?,
     })
 }
 
@@ -105,24 +145,26 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The image set `images` names, for targets over `scans`.
+/// The image set `images` names, for targets over `scans` (of images of `shape`); a scan not
+/// among them is read for its images only.
 fn image_set(
     images: &TargetImages,
-    scans: &[&Scan],
+    scans: &[&dyn Shown],
+    shape: (usize, usize),
     data: bool,
     options: LoadOptions,
     progress: &dyn Progress,
 ) -> Result<ImageSet> {
     match images {
         TargetImages::Common => common_single_images(scans),
-        // A predictor's own scan is loaded already (at paper size a load is seconds).
+        // A scan open already is not read again (at paper size a read is seconds).
         TargetImages::Scan(path)
-            if let Some(scan) = scans.iter().find(|s| same_file(&s.source, path)) =>
+            if let Some(scan) = scans.iter().find(|s| same_file(s.source(), path)) =>
         {
-            Ok(single_shown_images(scan))
+            Ok(single_shown_images(*scan))
         }
         TargetImages::Scan(path) => {
-            let scan = load_scan(path, options, progress).map_err(|e| match path.is_dir() {
+            let scan = load_stimuli(path, options, progress).map_err(|e| match path.is_dir() {
                 // A folder that is not a scan may have been meant as a folder of images.
                 true => Error::file(
                     path.display(),
@@ -136,11 +178,6 @@ fn image_set(
             "the Neural (data) target needs images the scans showed, not {}",
             path.display()
         ))),
-        TargetImages::Folder(path) => {
-            let first = scans
-                .first()
-                .ok_or_else(|| Error::Config("a target needs at least one predictor".into()))?;
-            folder_images(path, first.image_shape)
-        }
+        TargetImages::Folder(path) => folder_images(path, shape),
     }
 }

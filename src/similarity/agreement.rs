@@ -154,8 +154,32 @@ pub fn bootstrap(
     resamples: usize,
     seed: u64,
 ) -> Result<Estimate> {
+    resampled_estimate(k, l, resamples, seed, true)
+}
+
+/// [`bootstrap`] of the two RSA measures only (CKA left NaN): the pixel baseline reports no
+/// more, and CKA is most of a resample's cost.
+pub fn bootstrap_rsa(
+    k: &SimilarityMatrix,
+    l: &SimilarityMatrix,
+    resamples: usize,
+    seed: u64,
+) -> Result<Estimate> {
+    resampled_estimate(k, l, resamples, seed, false)
+}
+
+fn resampled_estimate(
+    k: &SimilarityMatrix,
+    l: &SimilarityMatrix,
+    resamples: usize,
+    seed: u64,
+    cka: bool,
+) -> Result<Estimate> {
     use rayon::prelude::*;
-    let value = agreement(k, l)?;
+    let mut value = agreement(k, l)?;
+    if !cka {
+        (value.cka, value.cka_debiased) = (f64::NAN, f64::NAN);
+    }
     let n = k.n;
     let pairs = Rsa::of(k, l);
     // The draws in sequence, so the intervals do not depend on the thread count.
@@ -165,7 +189,7 @@ pub fn bootstrap(
         .collect();
     let draws: Vec<[f64; 4]> = draws
         .par_iter()
-        .map(|idx| resampled(k, l, &pairs, idx))
+        .map(|idx| resampled(k, l, &pairs, idx, cka))
         .collect();
     let percentile = |q: f64| {
         Agreement::from_values(std::array::from_fn(|m| {
@@ -272,8 +296,14 @@ impl Rsa {
     }
 }
 
-/// The four measures on the images `idx` (with repeats).
-fn resampled(k: &SimilarityMatrix, l: &SimilarityMatrix, rsa: &Rsa, idx: &[usize]) -> [f64; 4] {
+/// The four measures on the images `idx` (with repeats); CKA NaN unless `with_cka`.
+fn resampled(
+    k: &SimilarityMatrix,
+    l: &SimilarityMatrix,
+    rsa: &Rsa,
+    idx: &[usize],
+    with_cka: bool,
+) -> [f64; 4] {
     let n = k.n;
     let mut count = vec![0u32; n];
     for &i in idx {
@@ -293,7 +323,10 @@ fn resampled(k: &SimilarityMatrix, l: &SimilarityMatrix, rsa: &Rsa, idx: &[usize
     rsa.sorted.1.ranks(&count, n, &mut ry);
     // CKA on the distinct images drawn: a copy of an image would add its self-similarity as an
     // off-diagonal pair and pull CKA up (intervals that missed their own estimate).
-    let distinct: Vec<usize> = (0..n).filter(|&i| count[i] > 0).collect();
+    let distinct: Vec<usize> = match with_cka {
+        true => (0..n).filter(|&i| count[i] > 0).collect(),
+        false => Vec::new(),
+    };
     let sub = |m: &SimilarityMatrix| -> Vec<f64> {
         distinct
             .iter()
@@ -302,7 +335,10 @@ fn resampled(k: &SimilarityMatrix, l: &SimilarityMatrix, rsa: &Rsa, idx: &[usize
     };
     let (ks, ls) = (sub(k), sub(l));
     let d = distinct.len();
-    let cka = |f: fn(&[f64], &[f64], usize) -> f64| if d >= 4 { f(&ks, &ls, d) } else { f64::NAN };
+    let cka = |f: fn(&[f64], &[f64], usize) -> f64| match with_cka && d >= 4 {
+        true => f(&ks, &ls, d),
+        false => f64::NAN,
+    };
     [
         weighted_pearson(x, y, &w),
         weighted_pearson(&rx, &ry, &w),
@@ -435,7 +471,7 @@ mod tests {
                 }
             }
         }
-        let got = resampled(&k, &l, &Rsa::of(&k, &l), &idx);
+        let got = resampled(&k, &l, &Rsa::of(&k, &l), &idx, true);
         assert!((got[0] - pearson(&ex, &ey)).abs() < 1e-6, "{got:?}");
         assert!(
             (got[1] - pearson(&ranks(&ex), &ranks(&ey))).abs() < 1e-6,
@@ -457,6 +493,14 @@ mod tests {
             assert!(lo <= v + 0.05 && v - 0.05 <= hi && lo < hi, "{e:?}");
         }
         assert_eq!(e, bootstrap(&k, &l, 200, 7)?);
+        // The RSA-only bootstrap draws the same resamples: the same RSA intervals, no CKA.
+        let rsa = bootstrap_rsa(&k, &l, 200, 7)?;
+        for (m, (all, only)) in e.triples().iter().zip(rsa.triples()).enumerate() {
+            match m < 2 {
+                true => assert_eq!(*all, only),
+                false => assert!(only.0.is_nan() && only.1.is_nan() && only.2.is_nan()),
+            }
+        }
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::nn::models::blur::blur_image;
-use crate::similarity::agreement::bootstrap;
+use crate::similarity::agreement::bootstrap_rsa;
 use crate::similarity::matrix::{similarity_matrix, SimilarityMatrix};
 
 /// Blur widths (pixels) of the low-passed baselines; 0 is the raw pixels.
@@ -160,7 +160,7 @@ pub fn pixel_baseline(
         .iter()
         .map(|&blur| {
             let pixels = pixel_similarity(&chosen, shape, blur, device)?;
-            let e = bootstrap(&neural, &pixels, resamples, seed)?;
+            let e = bootstrap_rsa(&neural, &pixels, resamples, seed)?;
             let interval = |m: usize| {
                 let (value, low, high) = e.triples()[m];
                 Interval { value, low, high }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::write_atomic;
 use crate::data::image_file::{image_files, read_gray};
 use crate::data::npy::{encode, read_f32, read_file};
-use crate::data::Scan;
+use crate::data::{Scan, Shown};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::runs::predictor::LoadedPredictor;
@@ -52,9 +52,9 @@ pub struct ImageSet {
 }
 
 /// The images `scan` showed exactly once (the paper's 5000 non-oracle images).
-pub fn single_shown_images(scan: &Scan) -> ImageSet {
+pub fn single_shown_images(scan: &(impl Shown + ?Sized)) -> ImageSet {
     let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
-    for &id in &scan.image_ids {
+    for &id in scan.image_ids() {
         *counts.entry(id).or_default() += 1;
     }
     let ids: Vec<i64> = counts
@@ -62,12 +62,12 @@ pub fn single_shown_images(scan: &Scan) -> ImageSet {
         .filter(|&(_, c)| c == 1)
         .map(|(id, _)| id)
         .collect();
-    let pixels = ids.iter().map(|id| scan.images[id].clone()).collect();
+    let pixels = ids.iter().map(|id| scan.images()[id].clone()).collect();
     ImageSet {
         ids,
-        shape: scan.image_shape,
+        shape: scan.image_shape(),
         pixels,
-        source: format!("single-shown images of {}", scan.name),
+        source: format!("single-shown images of {}", scan.name()),
     }
 }
 
@@ -106,20 +106,20 @@ pub fn folder_images(dir: &Path, shape: (usize, usize)) -> Result<ImageSet> {
 }
 
 /// The image set shared by `scans`: their single-shown images, which must agree.
-pub fn common_single_images(scans: &[&Scan]) -> Result<ImageSet> {
+pub fn common_single_images<S: Shown + ?Sized>(scans: &[&S]) -> Result<ImageSet> {
     let first = scans
         .first()
         .ok_or_else(|| Error::Config("no scans to take images from".into()))?;
-    let set = single_shown_images(first);
+    let set = single_shown_images(*first);
     for scan in &scans[1..] {
-        let other = single_shown_images(scan);
+        let other = single_shown_images(*scan);
         if other.ids != set.ids || other.pixels != set.pixels {
             return Err(Error::analysis(
-                &scan.name,
+                scan.name(),
                 format!(
                     "its single-shown images ({}) differ from those of {} ({}): the predictors' image sets disagree; choose one image set with --images",
                     other.ids.len(),
-                    first.name,
+                    first.name(),
                     set.ids.len()
                 ),
             ));
@@ -130,7 +130,7 @@ pub fn common_single_images(scans: &[&Scan]) -> Result<ImageSet> {
             "single-shown images of {}",
             scans
                 .iter()
-                .map(|s| s.name.as_str())
+                .map(|s| s.name())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

@@ -5,7 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::nn::kernels::cpu::{kernels_apply, slice, split_batch};
+use crate::nn::kernels::cpu::{kernels_apply, slice, zip_map};
 
 /// `relu(a + b)` for tensors of one shape.
 pub fn add_relu(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
@@ -13,21 +13,6 @@ pub fn add_relu(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
         return (a + b)?.relu();
     }
     a.contiguous()?.apply_op2(&b.contiguous()?, AddRelu)
-}
-
-/// `f(a[i], b[i])` for every i, the values split across the threads.
-fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    const PART: usize = 1 << 14;
-    let mut out = vec![0f32; a.len()];
-    let parts = out.len().div_ceil(PART);
-    split_batch(parts, PART, &mut out, |first, part| {
-        let at = first * PART;
-        let (a, b) = (&a[at..][..part.len()], &b[at..][..part.len()]);
-        for i in 0..part.len() {
-            part[i] = f(a[i], b[i]);
-        }
-    });
-    out
 }
 
 struct AddRelu;

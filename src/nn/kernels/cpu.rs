@@ -94,6 +94,21 @@ pub(crate) fn split_samples<T: Send>(batch: usize, f: impl Fn(usize, usize) -> T
     on_threads(parts, |i| f(i * chunk, chunk.min(batch - i * chunk)))
 }
 
+/// `f(a[i], b[i])` for every i, the values split across the threads.
+pub(crate) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    const PART: usize = 1 << 14;
+    let mut out = vec![0f32; a.len()];
+    let parts = out.len().div_ceil(PART);
+    split_batch(parts, PART, &mut out, |first, part| {
+        let at = first * PART;
+        let (a, b) = (&a[at..][..part.len()], &b[at..][..part.len()]);
+        for i in 0..part.len() {
+            part[i] = f(a[i], b[i]);
+        }
+    });
+    out
+}
+
 thread_local! {
     static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
 }

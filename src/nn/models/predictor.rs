@@ -11,6 +11,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::kernels::elu::elu;
 use crate::nn::models::factorized_readout::FactorizedReadout;
 use crate::nn::models::gaussian_readout::GaussianReadout;
 use crate::nn::models::stacked_core::{laplace_penalty, StackedCore};
@@ -206,9 +207,9 @@ impl Predictor {
             }
             Readout::Factorized(r) => r.forward(&features)?,
         };
-        let mut out = (linear_out.elu(1.0)? + 1.0)?;
+        let mut out = (elu(&linear_out)? + 1.0)?;
         if let (Some((a, b)), Some(beh)) = (&self.modulator, behavior) {
-            let gain = (b.forward(&a.forward(beh)?.elu(1.0)?)?.elu(1.0)? + 1.0)?;
+            let gain = (elu(&b.forward(&elu(&a.forward(beh)?)?)?)? + 1.0)?;
             out = (out * gain)?;
         }
         Ok(out)

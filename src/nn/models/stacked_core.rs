@@ -7,6 +7,7 @@ use candle_nn::VarBuilder;
 
 use crate::nn::kernels::batch_norm::BatchNorm2d;
 use crate::nn::kernels::conv::{conv2d, Conv2d, Conv2dConfig};
+use crate::nn::kernels::elu::elu;
 use crate::nn::seeded_init::torch_default;
 
 use crate::error::Result;
@@ -70,7 +71,7 @@ impl StackedCore {
             } else {
                 Tensor::cat(&outputs, 1)?
             };
-            let y = bn.forward_t(&conv.forward(&input)?, train)?.elu(1.0)?;
+            let y = elu(&bn.forward_t(&conv.forward(&input)?, train)?)?;
             outputs.push(y);
         }
         Ok(Tensor::cat(&outputs, 1)?)
