@@ -16,7 +16,7 @@ use neureg::eval::attacks::fmn::{fmn, FmnConfig};
 use neureg::eval::attacks::pgd::{pgd_candidates, PgdConfig};
 use neureg::eval::attacks::{epsilon_search, misclassified, norms, verify_best, Model, Norm};
 use neureg::eval::minimal::{attack_run, AttackConfig, AttackName};
-use neureg::eval::noise::{noise_curve, NoiseKind};
+use neureg::eval::noise::{noise_curve, NoiseConfig, NoiseKind};
 use neureg::progress::Silent;
 use neureg::runs::classifier::load_classifier;
 use neureg::runs::{Condition, RunConfig};
@@ -261,9 +261,11 @@ fn one_level(run: &Path) -> neureg::Error {
     noise_curve(
         run,
         NoiseKind::Gaussian,
-        &[0.0],
-        10,
-        0,
+        &NoiseConfig {
+            levels: vec![0.0],
+            samples: 10,
+            seed: 0,
+        },
         &common::device(),
         &Silent,
         &mut |_, _| {},
@@ -279,9 +281,11 @@ fn noise_curves_and_attacks_on_a_trained_run() {
     let curve = noise_curve(
         &run,
         NoiseKind::Gaussian,
-        &[0.0, 0.05, 0.5],
-        100,
-        0,
+        &NoiseConfig {
+            levels: vec![0.0, 0.05, 0.5],
+            samples: 100,
+            seed: 0,
+        },
         &common::device(),
         &Silent,
         &mut |k, a| heard.push((k, a)),
@@ -308,9 +312,11 @@ fn noise_curves_and_attacks_on_a_trained_run() {
     let request = NoiseRequest {
         runs: vec![run.clone()],
         kind: NoiseKind::Gaussian,
-        levels: vec![0.0, 0.05, 0.5],
-        samples: 100,
-        noise_seed: 0,
+        noise: NoiseConfig {
+            levels: vec![0.0, 0.05, 0.5],
+            samples: 100,
+            seed: 0,
+        },
     };
     let mut events = Vec::new();
     let outcome = evaluate_noise(&request, &common::device(), &Silent, &mut |e| {
@@ -335,9 +341,11 @@ fn noise_curves_and_attacks_on_a_trained_run() {
     let again = noise_curve(
         &run,
         NoiseKind::Gaussian,
-        &[0.0, 0.05, 0.5],
-        100,
-        0,
+        &NoiseConfig {
+            levels: vec![0.0, 0.05, 0.5],
+            samples: 100,
+            seed: 0,
+        },
         &common::device(),
         &Silent,
         &mut |_, _| {},
@@ -432,9 +440,11 @@ fn noise_curves_and_attacks_on_a_trained_run() {
     let e = noise_curve(
         &run,
         NoiseKind::Gaussian,
-        &[0.0],
-        5000,
-        0,
+        &NoiseConfig {
+            levels: vec![0.0],
+            samples: 5000,
+            seed: 0,
+        },
         &common::device(),
         &Silent,
         &mut |_, _| {},

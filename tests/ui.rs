@@ -311,7 +311,7 @@ fn robustness_tab_evaluates_noise_and_shows_adversarials_as_they_are_found() {
     h.state_mut().shared.export_dir = dir.path().join("exports");
     h.get_by_label("Robustness").click();
     h.run_steps(3);
-    h.state_mut().robustness_view.settings.noise_samples = 40;
+    h.state_mut().robustness_view.settings.noise.samples = 40;
     h.run_steps(1);
     h.get_by_label("Evaluate noise").click();
     h.run_steps(1);
@@ -518,7 +518,7 @@ fn every_tab_s_settings_survive_a_restart() {
     app.predictor_view.settings.open_path = "somewhere/scan_9".into();
     app.training_view.settings.seeds = "3, 4".into();
     app.training_view.settings.form.width = 0.5;
-    app.robustness_view.settings.noise_seed = 11;
+    app.robustness_view.settings.noise.seed = 11;
     app.robustness_view.settings.budgets = "3,6".into();
     app.experiment_view.settings.source = "plans/mine.toml".into();
     let mut storage = Memory::default();
@@ -534,7 +534,7 @@ fn every_tab_s_settings_survive_a_restart() {
     assert_eq!(restored.tab, Tab::Robustness);
     assert_eq!(restored.predictor_view.settings.fit.max_epochs, 7);
     assert_eq!(restored.training_view.settings.seeds, "3, 4");
-    assert_eq!(restored.robustness_view.settings.noise_seed, 11);
+    assert_eq!(restored.robustness_view.settings.noise.seed, 11);
     assert_eq!(restored.shared.export_dir, dir.path().join("figures"));
     let remembered = restored.state().scans.unwrap();
     assert_eq!(remembered.len(), 1);

@@ -8,7 +8,7 @@ use super::progress_bar::Bar;
 use super::Context;
 use crate::atomic::write_atomic;
 use crate::eval::minimal::{budget_curve, AttackConfig};
-use crate::eval::noise::{save_noisy_images, NoiseKind};
+use crate::eval::noise::{save_noisy_images, NoiseConfig, NoiseKind};
 use crate::eval::results::{robustness_score, stored_attacks};
 use crate::pipeline::attack::{attack as attack_run, AttackEvent, AttackRequest, Example};
 use crate::pipeline::noise::{evaluate_noise, NoiseEvent, NoiseRequest};
@@ -29,15 +29,9 @@ pub struct NoiseArgs {
     /// The noise.
     #[arg(long, value_enum, default_value = "gaussian")]
     kind: NoiseKind,
-    /// Noise levels, comma-separated (default 0, 0.01, ..., 0.1).
-    #[arg(long, value_delimiter = ',')]
-    levels: Vec<f64>,
-    /// Test images (the first ones; 0: the whole test set).
-    #[arg(long, default_value_t = 1000)]
-    samples: usize,
-    /// Seed of the noise draws (the same for every run).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Levels, test images and seed.
+    #[command(flatten)]
+    noise: NoiseConfig,
     /// Also write the noisy test images (of the first run's data set) to this folder as
     /// .npy, for other tools (scripts/eval_torch.py).
     #[arg(long)]
@@ -66,13 +60,11 @@ pub fn eval_noise(a: NoiseArgs, cx: &Context) -> anyhow::Result<()> {
     let request = NoiseRequest {
         runs: a.runs,
         kind: a.kind,
-        levels: a.levels,
-        samples: a.samples,
-        noise_seed: a.seed,
+        noise: a.noise,
     };
     if let Some(dir) = &a.save_images {
         let config = RunConfig::load(&request.runs[0])?;
-        save_noisy_images(&config, a.kind, &request.levels(), a.samples, a.seed, dir)?;
+        save_noisy_images(&config, a.kind, &request.noise, dir)?;
     }
     let bar = Bar::new();
     let outcome = evaluate_noise(&request, cx.device, &bar, &mut |event| match event {

@@ -51,6 +51,47 @@ pub fn default_levels() -> Vec<f64> {
     (0..=10).map(|k| k as f64 / 100.0).collect()
 }
 
+/// How noise robustness is measured, whatever the noise: the flags of `neureg eval-noise`, the
+/// Robustness tab's settings and a plan's `noise` table (with its `kinds`). Every run is
+/// evaluated on the same first test images and the same noise draws.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
+pub struct NoiseConfig {
+    /// Noise levels, comma-separated (default 0, 0.01, ..., 0.1).
+    #[arg(long, value_delimiter = ',', default_values_t = default_levels())]
+    pub levels: Vec<f64>,
+    /// Test images (the first ones; 0: the whole test set).
+    #[arg(long, default_value_t = NoiseConfig::default().samples)]
+    pub samples: usize,
+    /// Seed of the noise draws (the same for every run).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl Default for NoiseConfig {
+    /// The 11 levels 0, 0.01, ..., 0.1 on the first 1000 test images, seed 0.
+    fn default() -> Self {
+        NoiseConfig {
+            levels: default_levels(),
+            samples: 1000,
+            seed: 0,
+        }
+    }
+}
+
+impl NoiseConfig {
+    /// Fails unless there are levels and every level lies in [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        if self.levels.is_empty() || self.levels.iter().any(|l| !(0.0..=1.0).contains(l)) {
+            return Err(Error::Config(format!(
+                "noise levels {:?} must be given and lie in [0, 1]",
+                self.levels
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// `img` on [0, 1] with noise of `kind` at `level`, clipped to [0, 1].
 pub fn add_noise(img: &[f32], kind: NoiseKind, level: f64, rng: &mut impl Rng) -> Vec<f32> {
     let level = level as f32;
@@ -114,23 +155,22 @@ pub fn noisy_pixels(
 pub fn save_noisy_images(
     config: &RunConfig,
     kind: NoiseKind,
-    levels: &[f64],
-    samples: usize,
-    noise_seed: u64,
+    noise: &NoiseConfig,
     out: &Path,
 ) -> Result<()> {
-    let images = evaluation_images(config, samples)?;
+    noise.validate()?;
+    let images = evaluation_images(config, noise.samples)?;
     let (n, (h, w)) = (images.len(), images.shape);
     let indices: Vec<usize> = (0..n).collect();
     let labels: Vec<i64> = images.labels.iter().map(|&l| l as i64).collect();
     write_atomic(&out.join("labels.npy"), &encode(&[n], &labels))?;
-    for (k, &level) in levels.iter().enumerate() {
-        let pixels = noisy_pixels(&images, &indices, kind, level, k, noise_seed);
+    for (k, &level) in noise.levels.iter().enumerate() {
+        let pixels = noisy_pixels(&images, &indices, kind, level, k, noise.seed);
         let path = out.join(format!("noisy_{}_{k}.npy", kind.name()));
         write_atomic(&path, &encode(&[n, 1, h, w], &pixels))?;
     }
     let meta = serde_json::json!({
-        "kind": kind.name(), "levels": levels, "samples": n, "seed": noise_seed,
+        "kind": kind.name(), "levels": noise.levels, "samples": n, "seed": noise.seed,
         "data": config.data,
     });
     write_atomic(&out.join("images.json"), meta.to_string().as_bytes())
@@ -177,28 +217,22 @@ pub fn evaluation_images(config: &RunConfig, samples: usize) -> Result<LabelledI
     })
 }
 
-/// Evaluates the run in `dir` at every level (`on_level` hears each as it finishes) and stores
-/// the curve in `dir/results/noise_<kind>.json`.
-#[allow(clippy::too_many_arguments)]
+/// Evaluates the run in `dir` with noise of `kind` at every level of `noise` (`on_level` hears
+/// each as it finishes) and stores the curve in `dir/results/noise_<kind>.json`.
 pub fn noise_curve(
     dir: &Path,
     kind: NoiseKind,
-    levels: &[f64],
-    samples: usize,
-    noise_seed: u64,
+    noise: &NoiseConfig,
     device: &Device,
     progress: &dyn Progress,
     on_level: &mut dyn FnMut(usize, f64),
 ) -> Result<NoiseCurve> {
-    if levels.iter().any(|l| !(0.0..=1.0).contains(l)) {
-        return Err(Error::Config(format!(
-            "noise levels {levels:?} must lie in [0, 1]"
-        )));
-    }
+    noise.validate()?;
+    let (levels, noise_seed) = (&noise.levels, noise.seed);
     let config = RunConfig::load(dir)?;
     config.check_data(dir)?;
     let model = load_classifier(dir, device)?;
-    let images = evaluation_images(&config, samples)?;
+    let images = evaluation_images(&config, noise.samples)?;
     let (h, w) = images.shape;
     progress.stage(&format!("{} noise", kind.name()), levels.len() as u64);
     let mut accuracy = Vec::with_capacity(levels.len());
@@ -229,7 +263,7 @@ pub fn noise_curve(
         kind,
         noise_seed,
         samples: images.len(),
-        levels: levels.to_vec(),
+        levels: levels.clone(),
         accuracy,
     };
     let path = RunDir(dir).result("noise", kind.name());

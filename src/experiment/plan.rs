@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::eval::attacks::Norm;
 use crate::eval::minimal::{AttackConfig, AttackName};
-use crate::eval::noise::{default_levels, NoiseKind};
+use crate::eval::noise::{NoiseConfig, NoiseKind};
 use crate::nn::optim::schedule::Schedule;
 use crate::runs::config::{Condition, RunConfig};
 
@@ -103,27 +103,23 @@ fn default_strengths() -> Vec<f64> {
     vec![RunConfig::default().strength]
 }
 
-/// Noise robustness: every unit is evaluated on the same first test images and noise draws.
+/// Noise robustness: the kinds of noise, each evaluated as [`NoiseConfig`] says (its fields
+/// sit beside `kinds` in the plan's `noise` table; unknown ones are refused by the parser).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct NoisePlan {
     /// Kinds of noise.
     pub kinds: Vec<NoiseKind>,
-    /// Levels.
-    pub levels: Vec<f64>,
-    /// Test images (the first ones; 0: all).
-    pub samples: usize,
-    /// Seed of the noise draws.
-    pub seed: u64,
+    /// Levels, test images and seed.
+    #[serde(flatten)]
+    pub config: NoiseConfig,
 }
 
 impl Default for NoisePlan {
     fn default() -> Self {
         NoisePlan {
             kinds: vec![NoiseKind::Gaussian],
-            levels: default_levels(),
-            samples: 1000,
-            seed: 0,
+            config: NoiseConfig::default(),
         }
     }
 }
@@ -216,10 +212,7 @@ impl Plan {
                 training: LECTURE.training(training),
                 conditions: with(&[Condition::PixelThresholded, Condition::Blur]),
                 seeds: (0..LECTURE.seeds).collect(),
-                noise: NoisePlan {
-                    samples: 1000,
-                    ..NoisePlan::default()
-                },
+                noise: NoisePlan::default(),
                 attacks: vec![attack(AttackName::Fmn, Norm::L2, 50)],
             },
             Preset::Study => Plan {
@@ -231,10 +224,7 @@ impl Plan {
                     Condition::Blur,
                 ]),
                 seeds: (0..STUDY.seeds).collect(),
-                noise: NoisePlan {
-                    samples: 1000,
-                    ..NoisePlan::default()
-                },
+                noise: NoisePlan::default(),
                 attacks: vec![
                     attack(AttackName::Fmn, Norm::L2, STUDY_ATTACK_SAMPLES),
                     attack(AttackName::Fmn, Norm::Linf, STUDY_ATTACK_SAMPLES),
@@ -251,8 +241,10 @@ impl Plan {
                         NoiseKind::Uniform,
                         NoiseKind::SaltAndPepper,
                     ],
-                    samples: 0,
-                    ..NoisePlan::default()
+                    config: NoiseConfig {
+                        samples: 0,
+                        ..NoiseConfig::default()
+                    },
                 },
                 attacks: [Norm::L0, Norm::L1, Norm::L2, Norm::Linf]
                     .into_iter()
@@ -296,10 +288,7 @@ impl Plan {
             take(&mut map, "training"),
             "training",
         )?;
-        let noise = match take(&mut map, "noise") {
-            Some(v) => parse(v, "noise")?,
-            None => NoisePlan::default(),
-        };
+        let noise = merge(&NoisePlan::default(), take(&mut map, "noise"), "noise")?;
         let attacks = match take(&mut map, "attacks") {
             Some(Value::Array(list)) => list
                 .into_iter()
@@ -399,12 +388,7 @@ impl Plan {
                 )));
             }
         }
-        if self.noise.levels.iter().any(|l| !(0.0..=1.0).contains(l)) {
-            return Err(Error::Config(format!(
-                "noise levels {:?} must lie in [0, 1]",
-                self.noise.levels
-            )));
-        }
+        self.noise.config.validate()?;
         for a in &self.attacks {
             a.validate()?;
         }
@@ -531,7 +515,7 @@ samples = 7
         assert_eq!(plan.training.epochs, 2);
         assert_eq!(plan.training.batch, RunConfig::default().batch);
         assert_eq!(plan.training.data, dir.path().join("data/fmnist"));
-        assert_eq!(plan.noise.samples, 1000);
+        assert_eq!(plan.noise.config.samples, 1000);
         assert_eq!(plan.attacks[0].samples, 7);
         assert_eq!(plan.attacks[0].batch, AttackConfig::default().batch);
         let names: Vec<String> = plan.units().into_iter().map(|u| u.name).collect();
@@ -575,6 +559,8 @@ samples = 7
         ))
         .contains("no L0"));
         assert!(bad("seeds = [1]").contains("no conditions"));
+        assert!(bad(&format!("{one}[noise]\nsample = 10")).contains("unknown setting \"sample\""));
+        assert!(bad(&format!("{one}[noise]\nlevels = [0.5, 2.0]")).contains("lie in [0, 1]"));
         let twice = "[[conditions]]\ncondition = \"custom\"\ntarget = \"a.npy\"\n\
                      [[conditions]]\ncondition = \"custom\"\ntarget = \"b.npy\"";
         assert!(bad(twice).contains("two units are named custom-a20-seed0"));
@@ -588,6 +574,21 @@ samples = 7
             let json = serde_json::to_value(&plan).unwrap();
             assert_eq!(Plan::from_value(json).unwrap(), plan);
         }
+        // A plan.json written before the noise settings were one type reads the same.
+        let old =
+            r#"{"kinds": ["gaussian", "uniform"], "levels": [0.0, 0.5], "samples": 7, "seed": 3}"#;
+        let noise: NoisePlan = serde_json::from_str(old).unwrap();
+        assert_eq!(noise.kinds, [NoiseKind::Gaussian, NoiseKind::Uniform]);
+        let config = NoiseConfig {
+            levels: vec![0.0, 0.5],
+            samples: 7,
+            seed: 3,
+        };
+        assert_eq!(noise.config, config);
+        assert_eq!(
+            serde_json::to_value(&noise).unwrap(),
+            serde_json::from_str::<serde_json::Value>(old).unwrap()
+        );
         let lecture = Plan::preset(Preset::Lecture, Path::new("/samples"));
         assert_eq!(lecture.units().len(), 6 * LECTURE.seeds as usize);
         let study = Plan::preset(Preset::Study, Path::new("/samples"));

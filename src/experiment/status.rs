@@ -90,7 +90,7 @@ pub fn stage_name(exp: &Experiment, stage: &Stage) -> String {
 /// The run's stored curve of `kind`, if stored with the plan's levels, samples and seed. An
 /// unreadable curve counts as not stored: the stage runs again and replaces it.
 pub fn plan_curve(exp: &Experiment, dir: &Path, kind: NoiseKind) -> Option<NoiseCurve> {
-    let noise = &exp.plan.noise;
+    let noise = &exp.plan.noise.config;
     stored_curve(dir, kind).ok().flatten().filter(|c| {
         c.levels == noise.levels
             && c.noise_seed == noise.seed

@@ -78,9 +78,7 @@ pub fn run_unit(
             Stage::Noise(kind) => noise_curve(
                 &dir,
                 *kind,
-                &plan.noise.levels,
-                plan.noise.samples,
-                plan.noise.seed,
+                &plan.noise.config,
                 device,
                 &guarded,
                 &mut |_, _| {},

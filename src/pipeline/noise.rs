@@ -7,7 +7,7 @@ use candle_core::Device;
 
 use crate::error::Result;
 use crate::eval::noise::{
-    default_levels, noise_curve, summarise, ConditionCurve, NoiseCurve, NoiseKind,
+    noise_curve, summarise, ConditionCurve, NoiseConfig, NoiseCurve, NoiseKind,
 };
 use crate::progress::Progress;
 use crate::runs::store::run_name;
@@ -20,23 +20,8 @@ pub struct NoiseRequest {
     pub runs: Vec<PathBuf>,
     /// The noise.
     pub kind: NoiseKind,
-    /// Noise levels (empty: 0, 0.01, ..., 0.1).
-    pub levels: Vec<f64>,
-    /// Test images (0: all).
-    pub samples: usize,
-    /// Seed of the noise.
-    pub noise_seed: u64,
-}
-
-impl NoiseRequest {
-    /// The levels evaluated.
-    pub fn levels(&self) -> Vec<f64> {
-        if self.levels.is_empty() {
-            default_levels()
-        } else {
-            self.levels.clone()
-        }
-    }
+    /// Levels, test images and seed.
+    pub noise: NoiseConfig,
 }
 
 /// What happens as the evaluation goes.
@@ -84,7 +69,7 @@ pub fn evaluate_noise(
     progress: &dyn Progress,
     on_event: &mut dyn FnMut(NoiseEvent),
 ) -> Result<NoiseOutcome> {
-    let levels = request.levels();
+    let levels = &request.noise.levels;
     let mut curves = Vec::with_capacity(request.runs.len());
     for (index, run) in request.runs.iter().enumerate() {
         let config = RunConfig::load(run)?;
@@ -94,8 +79,8 @@ pub fn evaluate_noise(
             strength: config.strength,
             seed: config.seed,
             kind: request.kind,
-            noise_seed: request.noise_seed,
-            samples: request.samples,
+            noise_seed: request.noise.seed,
+            samples: request.noise.samples,
             levels: Vec::new(),
             accuracy: Vec::new(),
         };
@@ -107,9 +92,7 @@ pub fn evaluate_noise(
         let curve = noise_curve(
             run,
             request.kind,
-            &levels,
-            request.samples,
-            request.noise_seed,
+            &request.noise,
             device,
             progress,
             &mut |k, accuracy| {

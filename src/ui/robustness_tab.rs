@@ -19,7 +19,9 @@ use super::widgets::comparisons::comparisons_grid;
 use crate::eval::attacks::Norm;
 use crate::eval::comparisons::Comparison;
 use crate::eval::minimal::{budget_curve, AttackConfig, AttackName, AttackResult};
-use crate::eval::noise::{noise_comparisons, summarise, ConditionCurve, NoiseCurve, NoiseKind};
+use crate::eval::noise::{
+    noise_comparisons, summarise, ConditionCurve, NoiseConfig, NoiseCurve, NoiseKind,
+};
 use crate::eval::results::RunResults;
 use crate::pipeline::attack::{attack, AttackEvent, AttackRequest, Example};
 use crate::pipeline::noise::{evaluate_noise, NoiseEvent, NoiseRequest};
@@ -38,10 +40,8 @@ pub(super) const ATTACK: &str = "robustness.attack";
 pub struct Settings {
     /// The noise.
     pub kind: NoiseKind,
-    /// Test images of the noise evaluation.
-    pub noise_samples: usize,
-    /// Seed of the noise (`neureg eval-noise --seed`).
-    pub noise_seed: u64,
+    /// Levels, test images and seed of the noise evaluation.
+    pub noise: NoiseConfig,
     /// The attack settings.
     pub attack: AttackConfig,
     /// Step budgets of a Fig. 5 curve, comma-separated.
@@ -52,8 +52,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             kind: NoiseKind::Gaussian,
-            noise_samples: 500,
-            noise_seed: 0,
+            noise: NoiseConfig::default(),
             attack: AttackConfig {
                 attack: AttackName::Pgd,
                 norm: Norm::Linf,
@@ -170,9 +169,7 @@ fn start_noise(cx: &mut Cx<RobustnessView>, runs: Vec<PathBuf>) {
     let request = NoiseRequest {
         runs,
         kind: set.kind,
-        levels: Vec::new(),
-        samples: set.noise_samples,
-        noise_seed: set.noise_seed,
+        noise: set.noise.clone(),
     };
     let (device, live) = (cx.shared.device.clone(), cx.view.live.clone());
     if let Ok(mut l) = live.lock() {
@@ -257,9 +254,9 @@ fn noise_panel(cx: &mut Cx<RobustnessView>, ui: &mut egui::Ui, runs: &[RunInfo])
                 }
             });
         ui.label("test images");
-        ui.add(egui::DragValue::new(&mut set.noise_samples).range(10..=10000));
+        ui.add(egui::DragValue::new(&mut set.noise.samples).range(10..=10000));
         let label = ui.label("noise seed");
-        ui.add(egui::DragValue::new(&mut set.noise_seed))
+        ui.add(egui::DragValue::new(&mut set.noise.seed))
             .labelled_by(label.id);
     });
     if !busy && ui.button("Evaluate noise").clicked() {

@@ -167,7 +167,7 @@ pub fn build_report(exp: &Experiment) -> Result<Report> {
     // Noise.
     let mut noise = Vec::new();
     for (kind_index, &kind) in plan.noise.kinds.iter().enumerate() {
-        let levels = plan.noise.levels.clone();
+        let levels = plan.noise.config.levels.clone();
         let strongest = levels.len().saturating_sub(1);
         // Per group, per seed: the accuracy at each level.
         let curves_of = |g: usize| -> Vec<(u64, Vec<f64>)> {

@@ -38,8 +38,8 @@ pub(super) fn markdown(exp: &Experiment, r: &Report, figures: &[(String, String)
         plan.seeds,
         t.bn_statistics,
         t.precise_bn_batches,
-        plan.noise.samples,
-        plan.noise.seed,
+        plan.noise.config.samples,
+        plan.noise.config.seed,
         env!("CARGO_PKG_VERSION")
     );
     for (file, caption) in figures {
