@@ -5,18 +5,15 @@
 pub mod experiment_tab;
 mod export;
 pub mod frame_time;
-pub mod inspect_tab;
-mod predictor_plots;
-pub mod predictor_tab;
-mod robustness_attack;
-pub mod robustness_tab;
+pub mod inspect;
+pub mod predictor;
+pub mod robustness;
 pub mod scans_tab;
 pub mod shared;
 pub mod similarity_tab;
 pub mod state;
 mod status_bar;
-mod training_plots;
-pub mod training_tab;
+pub mod training;
 pub mod view;
 pub mod widgets;
 
@@ -63,15 +60,15 @@ pub struct NeuregApp {
     /// The Similarity tab.
     pub similarity_view: similarity_tab::SimilarityView,
     /// The Predictor tab.
-    pub predictor_view: predictor_tab::PredictorView,
+    pub predictor_view: predictor::PredictorView,
     /// The Training tab.
-    pub training_view: training_tab::TrainingView,
+    pub training_view: training::TrainingView,
     /// The Robustness tab.
-    pub robustness_view: robustness_tab::RobustnessView,
+    pub robustness_view: robustness::RobustnessView,
     /// The Experiment tab.
     pub experiment_view: experiment_tab::ExperimentView,
     /// The Inspect tab.
-    pub inspect_view: inspect_tab::InspectView,
+    pub inspect_view: inspect::InspectView,
 }
 
 impl NeuregApp {
@@ -90,8 +87,8 @@ impl NeuregApp {
             tab: Tab::Scans,
             scans_view: Default::default(),
             similarity_view: Default::default(),
-            predictor_view: predictor_tab::PredictorView::new(&shared.workspace),
-            training_view: training_tab::TrainingView::new(&shared.workspace),
+            predictor_view: predictor::PredictorView::new(&shared.workspace),
+            training_view: training::TrainingView::new(&shared.workspace),
             robustness_view: Default::default(),
             experiment_view: experiment_tab::ExperimentView::new(&shared.workspace),
             inspect_view: Default::default(),

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    experiment_tab, inspect_tab, predictor_tab, robustness_tab, training_tab, NeuregApp, Tab,
-};
+use super::{experiment_tab, inspect, predictor, robustness, training, NeuregApp, Tab};
 
 /// The key of the state in eframe's storage.
 const KEY: &str = "neureg.state";
@@ -31,15 +29,15 @@ pub struct State {
     /// The runs ticked.
     pub ticked: BTreeSet<PathBuf>,
     /// The Predictor tab's settings.
-    pub predictor: Option<predictor_tab::Settings>,
+    pub predictor: Option<predictor::Settings>,
     /// The Training tab's settings.
-    pub training: Option<training_tab::Settings>,
+    pub training: Option<training::Settings>,
     /// The Robustness tab's settings.
-    pub robustness: Option<robustness_tab::Settings>,
+    pub robustness: Option<robustness::Settings>,
     /// The Experiment tab's settings.
     pub experiment: Option<experiment_tab::Settings>,
     /// The Inspect tab's settings.
-    pub inspect: Option<inspect_tab::Settings>,
+    pub inspect: Option<inspect::Settings>,
 }
 
 impl State {

@@ -4,14 +4,12 @@
 use eframe::egui::{self, Color32, ColorImage, TextureOptions};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use super::robustness_tab::{
-    condition_colour, parse_budgets, start_attack, start_budgets, RobustnessView, ATTACK,
-};
-use super::view::Cx;
+use super::{condition_colour, parse_budgets, start_attack, start_budgets, RobustnessView, ATTACK};
 use crate::eval::attacks::Norm;
 use crate::eval::minimal::{AttackName, BudgetCurve};
 use crate::eval::results::robustness_score;
 use crate::runs::store::RunInfo;
+use crate::ui::view::Cx;
 
 /// The attack settings and buttons, the gallery, the budget curves and the medians.
 pub fn attack_panel(cx: &mut Cx<RobustnessView>, ui: &mut egui::Ui, runs: &[RunInfo]) {
@@ -153,7 +151,7 @@ fn export_medians(cx: &mut Cx<RobustnessView>, runs: &[RunInfo]) {
             }
         }
     }
-    super::export::csv(cx.shared, "attack_medians", &text);
+    crate::ui::export::csv(cx.shared, "attack_medians", &text);
 }
 
 /// Median distance against the step budget for the runs that have one (`neureg attack --budgets`).
@@ -223,7 +221,7 @@ fn gallery(cx: &mut Cx<RobustnessView>, ui: &mut egui::Ui) {
             [w, h],
             delta
                 .iter()
-                .map(|&d| super::widgets::colour_map::diverging(d, vmax))
+                .map(|&d| crate::ui::widgets::colour_map::diverging(d, vmax))
                 .collect(),
         );
         let k = view.textures.len();
@@ -269,7 +267,7 @@ fn gallery(cx: &mut Cx<RobustnessView>, ui: &mut egui::Ui) {
     });
     drop(examples);
     if ui.button("Save gallery PNG").clicked() {
-        super::export::figure_png(
+        crate::ui::export::figure_png(
             cx.shared,
             ui.ctx(),
             "adversarial_examples",

@@ -3,6 +3,8 @@
 //! predictor, see its per-neuron correlations against the ceiling, its readout
 //! positions over a stimulus and Fig. 1D, and build the Neural (model) target.
 
+mod plots;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +12,6 @@ use candle_core::Device;
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
-use super::predictor_plots::{correlations, fig_1d, positions, training_curves};
 use super::shared::{Shared, ShownTarget};
 use super::view::{Cx, View};
 use crate::data::Scan;
@@ -26,6 +27,7 @@ use crate::similarity::denoising::{denoising, Denoising};
 use crate::similarity::quality::{stored_quality, NeuronQuality};
 use crate::similarity::target::Weighting;
 use crate::train::predictor::fit_predictor;
+use plots::{correlations, fig_1d, positions, training_curves};
 
 /// A fitted predictor as the tab shows it.
 pub struct Fitted {

@@ -4,6 +4,8 @@
 //! distances per run. Runs are the ones ticked in the run list; results
 //! are stored in the run folders and shown again when a run is reopened.
 
+mod attack;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,7 +14,6 @@ use eframe::egui::{self, Color32, TextureHandle};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
 use serde::{Deserialize, Serialize};
 
-use super::robustness_attack::attack_panel;
 use super::shared::{push_new, Shared};
 use super::view::{Cx, View};
 use super::widgets::comparisons::comparisons_grid;
@@ -26,6 +27,7 @@ use crate::eval::results::RunResults;
 use crate::pipeline::attack::{attack, AttackEvent, AttackRequest, Example};
 use crate::pipeline::noise::{evaluate_noise, NoiseEvent, NoiseRequest};
 use crate::runs::store::RunInfo;
+use attack::attack_panel;
 
 /// Adversarial examples kept for the gallery.
 const GALLERY: usize = 12;

@@ -4,10 +4,10 @@
 use eframe::egui::{self, Color32};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use super::shared::RunList;
-use super::training_tab::header;
+use super::header;
 use crate::runs::store::{RunInfo, RunStatus};
 use crate::runs::MetricEvent;
+use crate::ui::shared::RunList;
 
 fn status_text(run: &RunInfo) -> String {
     let epochs = run

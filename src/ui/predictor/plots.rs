@@ -4,11 +4,11 @@
 use eframe::egui::{self, Color32, Rect, Sense};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points, VLine};
 
-use super::predictor_tab::Fitted;
-use super::widgets::stimulus::StimulusTextures;
+use super::Fitted;
 use crate::runs::predictor::EpochMetrics;
 use crate::similarity::denoising::Denoising;
 use crate::similarity::variability::Histogram;
+use crate::ui::widgets::stimulus::StimulusTextures;
 
 /// Training loss and validation correlation per epoch.
 pub fn training_curves(ui: &mut egui::Ui, metrics: &[EpochMetrics]) {

@@ -4,13 +4,14 @@
 //! Table 1). Runs are read from their folders (the shared run list), so runs started from the
 //! command line show up the same way.
 
+mod plots;
+
 use std::path::PathBuf;
 
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use super::shared::Shared;
-use super::training_plots::{condition_table, curves, run_list};
 use super::view::{Cx, View};
 use super::widgets::path_field::path_field;
 use crate::nn::models::resnet::Depth;
@@ -20,6 +21,7 @@ use crate::runs::store::{run_dir, RunInfo};
 use crate::runs::Workspace;
 use crate::samples::sample_path;
 use crate::train::classifier::train_run;
+use plots::{condition_table, curves, run_list};
 
 /// The job key of the run training now.
 const RUN: &str = "training.run";
