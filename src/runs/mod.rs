@@ -15,6 +15,6 @@ pub mod workspace;
 
 pub use config::{BnStatistics, Condition, Optimizer, RunConfig};
 pub use metrics::MetricEvent;
-pub use run_dir::RunDir;
+pub use run_dir::{PredictorDir, RunDir};
 pub use store::{list_runs, RunInfo, RunStatus};
 pub use workspace::Workspace;

@@ -17,6 +17,7 @@ use crate::nn::models::predictor::{ModelShape, Predictor, PredictorConfig};
 use crate::nn::models::predictor_data::{batch, Normalization};
 use crate::nn::seeded_init::seeded_var_builder;
 use crate::runs::metrics;
+use crate::runs::run_dir::PredictorDir;
 
 /// How to fit: neuralpredictors' standard trainer, with the batch, learning rate and penalties
 /// that fitted the 500-image sample scans best (smaller batches, a higher rate, lighter penalties).
@@ -125,7 +126,7 @@ pub(crate) fn read_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T> {
 /// The epochs of a fit so far, from its `metrics.jsonl` (none before the first epoch ends; a
 /// broken line is an error naming the file).
 pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
-    metrics::read(&dir.join("metrics.jsonl"))
+    metrics::read(&PredictorDir(dir).metrics())
 }
 
 /// Predictions (trials x N, response scale) for trials of `scan`, with their own behaviour.
@@ -159,7 +160,7 @@ pub struct LoadedPredictor {
 
 /// Reads the predictor in `dir` (`meta.json`, `best.safetensors`).
 pub fn load_predictor(dir: &Path, device: &Device) -> Result<LoadedPredictor> {
-    let meta_path = dir.join("meta.json");
+    let meta_path = PredictorDir(dir).meta();
     if !meta_path.is_file() {
         return Err(Error::file(
             dir.display(),
@@ -176,7 +177,7 @@ pub fn load_predictor(dir: &Path, device: &Device) -> Result<LoadedPredictor> {
         meta.shape,
         seeded_var_builder(&varmap, 0, device),
     )?;
-    let best = dir.join("best.safetensors");
+    let best = PredictorDir(dir).best();
     checkpoint::restore(&varmap, &checkpoint::load(&best, device)?, &best)?;
     Ok(LoadedPredictor {
         dir: dir.to_path_buf(),
@@ -258,7 +259,7 @@ impl LoadedPredictor {
 
     /// The SNR weights (Eq. 1) of the scan it was fitted to (`snr_weights.npy`).
     pub fn snr_weights(&self) -> Result<Vec<f32>> {
-        let path = self.dir.join("snr_weights.npy");
+        let path = PredictorDir(&self.dir).snr_weights();
         let w = crate::data::npy::read_f32(
             &crate::data::npy::read_file(&path)?,
             &path.display().to_string(),

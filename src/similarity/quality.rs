@@ -11,6 +11,7 @@ use crate::data::{Scan, Tier};
 use crate::error::{Error, Result};
 use crate::nn::models::predictor_data::trials_of;
 use crate::runs::predictor::{predict_trials, read_json, LoadedPredictor};
+use crate::runs::PredictorDir;
 use crate::similarity::compare::pearson;
 
 /// Per-neuron quality of a model on a set of trials.
@@ -170,7 +171,7 @@ pub fn test_quality(
 
 /// The quality `predictor`'s fit wrote at its end (`quality.json`).
 pub fn stored_quality(predictor: &LoadedPredictor) -> Result<NeuronQuality> {
-    read_json(&predictor.dir.join("quality.json"))
+    read_json(&PredictorDir(&predictor.dir).quality())
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use crate::runs::metrics;
 use crate::runs::predictor::{
     load_predictor, predict_trials, read_json, write_json, EpochMetrics, FitConfig, PredictorMeta,
 };
+use crate::runs::run_dir::PredictorDir;
 use crate::similarity::compare::pearson;
 use crate::similarity::quality::{test_quality, NeuronQuality};
 
@@ -101,12 +102,9 @@ pub fn fit_predictor(
     let model = Predictor::new(config, meta.shape, vb)?;
     let mut adam = Adam::new(crate::nn::named_vars(&varmap), fit.lr)?;
 
-    let (meta_path, state_path, metrics_path) = (
-        out.join("meta.json"),
-        out.join("state.json"),
-        out.join("metrics.jsonl"),
-    );
-    let (last_path, best_path) = (out.join("last.safetensors"), out.join("best.safetensors"));
+    let files = PredictorDir(out);
+    let (meta_path, state_path, metrics_path) = (files.meta(), files.state(), files.metrics());
+    let (last_path, best_path) = (files.last(), files.best());
     let mut state = FitState {
         lr: fit.lr,
         best_correlation: f32::NEG_INFINITY,
@@ -214,10 +212,10 @@ pub fn fit_predictor(
     }
     let loaded = load_predictor(out, device)?;
     let quality = test_quality(&loaded, scan, fit.flag_below, device)?;
-    write_json(&out.join("quality.json"), &quality)?;
+    write_json(&files.quality(), &quality)?;
     let w = crate::similarity::weights::snr_weights(scan, &scan.oracle_trials())?;
     write_atomic(
-        &out.join("snr_weights.npy"),
+        &files.snr_weights(),
         &crate::data::npy::encode(&[w.weights.len()], &w.weights),
     )?;
     Ok(FitReport {

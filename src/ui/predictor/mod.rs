@@ -21,7 +21,7 @@ use crate::pipeline::target::{build_target as pipeline_build_target, TargetImage
 use crate::runs::predictor::{
     load_predictor, read_metrics, EpochMetrics, FitConfig, LoadedPredictor,
 };
-use crate::runs::Workspace;
+use crate::runs::{PredictorDir, Workspace};
 use crate::samples::sample_path;
 use crate::similarity::denoising::{denoising, Denoising};
 use crate::similarity::quality::{stored_quality, NeuronQuality};
@@ -316,7 +316,7 @@ fn sample_predictors(names: &[String], workspace: &Workspace) -> Vec<PathBuf> {
     names
         .iter()
         .map(|n| sample_path("predictors", Some(&workspace.root)).join(n))
-        .filter(|d| d.join("meta.json").is_file())
+        .filter(|d| PredictorDir(d).is_predictor())
         .collect()
 }
 
