@@ -51,38 +51,27 @@ impl Stimuli {
     }
 }
 
-impl Shown for Stimuli {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn source(&self) -> &Path {
-        &self.source
-    }
-    fn image_ids(&self) -> &[i64] {
-        &self.image_ids
-    }
-    fn image_shape(&self) -> (usize, usize) {
-        self.image_shape
-    }
-    fn images(&self) -> &ImagesById {
-        &self.images
-    }
+/// [`Shown`] read from fields of the same names (a scan's and its stimuli's).
+macro_rules! shown_by_fields {
+    ($($t:ty),*) => {$(
+        impl Shown for $t {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn source(&self) -> &Path {
+                &self.source
+            }
+            fn image_ids(&self) -> &[i64] {
+                &self.image_ids
+            }
+            fn image_shape(&self) -> (usize, usize) {
+                self.image_shape
+            }
+            fn images(&self) -> &ImagesById {
+                &self.images
+            }
+        }
+    )*};
 }
 
-impl Shown for Scan {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn source(&self) -> &Path {
-        &self.source
-    }
-    fn image_ids(&self) -> &[i64] {
-        &self.image_ids
-    }
-    fn image_shape(&self) -> (usize, usize) {
-        self.image_shape
-    }
-    fn images(&self) -> &ImagesById {
-        &self.images
-    }
-}
+shown_by_fields!(Scan, Stimuli);

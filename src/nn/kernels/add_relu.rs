@@ -5,7 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::nn::kernels::cpu::{kernels_apply, slice, zip_map};
+use crate::nn::kernels::cpu::{kernels_apply, slice, zip_map, GradFromOutput};
 
 /// `relu(a + b)` for tensors of one shape.
 pub fn add_relu(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
@@ -41,29 +41,13 @@ impl CustomOp2 for AddRelu {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = grad.contiguous()?.apply_op2_no_bwd(res, &ReluMask)?;
+        // The gradient zeroed where the ReLU's output is not positive.
+        let mask = GradFromOutput {
+            name: "neureg-relu-mask",
+            f: |g, y| if y > 0.0 { g } else { 0.0 },
+        };
+        let g = grad.contiguous()?.apply_op2_no_bwd(res, &mask)?;
         Ok((Some(g.clone()), Some(g)))
-    }
-}
-
-/// The gradient zeroed where the ReLU's output is not positive.
-struct ReluMask;
-
-impl CustomOp2 for ReluMask {
-    fn name(&self) -> &'static str {
-        "neureg-relu-mask"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (g, y) = (slice(s1, l1, "gradient")?, slice(s2, l2, "ReLU output")?);
-        let dx = zip_map(g, y, |g, y| if y > 0.0 { g } else { 0.0 });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
 

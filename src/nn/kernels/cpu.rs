@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
 
-use candle_core::{CpuStorage, DType, Device, Layout};
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape};
 
 /// Set to `1`, neureg's hand-written CPU kernels stand aside and candle's operations compute on
 /// the CPU as they do on every other device.
@@ -107,6 +107,54 @@ pub(crate) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) 
         }
     });
     out
+}
+
+/// Values per lane group of the hand-vectorised sums.
+const LANES: usize = 16;
+
+/// `sum_i a[i] * b[i]` in `LANES` partial sums, which the compiler keeps in vector registers.
+pub(crate) fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The gradient through an element-wise op from the gradient of its output and the output:
+/// `f(gradient, output)` for every value (a CustomOp2 of the two, contiguous, of one shape).
+pub(crate) struct GradFromOutput {
+    /// The op's name for candle.
+    pub name: &'static str,
+    /// The gradient of one value.
+    pub f: fn(f32, f32) -> f32,
+}
+
+impl CustomOp2 for GradFromOutput {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (g, y) = (slice(s1, l1, "gradient")?, slice(s2, l2, "output")?);
+        let dx = zip_map(g, y, self.f);
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
 }
 
 thread_local! {

@@ -3,9 +3,9 @@
 //! predictor's core and readout it was a fifth of a forward pass at paper size. Other devices
 //! and dtypes use candle's.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use crate::nn::kernels::cpu::{kernels_apply, slice, zip_map};
+use crate::nn::kernels::cpu::{kernels_apply, slice, zip_map, GradFromOutput};
 
 /// ELU with alpha 1 of every value of `x`.
 pub fn elu(x: &Tensor) -> candle_core::Result<Tensor> {
@@ -29,29 +29,13 @@ impl CustomOp1 for Elu {
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(grad.contiguous()?.apply_op2_no_bwd(y, &EluGrad)?))
-    }
-}
-
-/// The gradient through ELU from its output: 1 where the input was positive (the output is),
-/// `exp(x) = y + 1` elsewhere (as candle's, which takes 1 at 0 from that side too).
-struct EluGrad;
-
-impl CustomOp2 for EluGrad {
-    fn name(&self) -> &'static str {
-        "neureg-elu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (g, y) = (slice(s1, l1, "ELU gradient")?, slice(s2, l2, "ELU output")?);
-        let dx = zip_map(g, y, |g, y| if y > 0.0 { g } else { g * (y + 1.0) });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        // 1 where the input was positive (the output is), `exp(x) = y + 1` elsewhere (as
+        // candle's, which takes 1 at 0 from that side too).
+        let through = GradFromOutput {
+            name: "neureg-elu-grad",
+            f: |g, y| if y > 0.0 { g } else { g * (y + 1.0) },
+        };
+        Ok(Some(grad.contiguous()?.apply_op2_no_bwd(y, &through)?))
     }
 }
 

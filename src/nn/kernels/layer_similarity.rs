@@ -17,7 +17,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use crate::error::Result;
 use crate::nn::kernels::cpu::{
-    kernels_apply, on_threads, slice, split_batch, split_samples, with_scratch,
+    kernels_apply, lane_dot, on_threads, slice, split_batch, split_samples, with_scratch,
 };
 use crate::nn::kernels::gemm::{matmul, Store, View};
 
@@ -47,27 +47,6 @@ pub(crate) fn layer_similarity_ops(x: &Tensor) -> Result<Tensor> {
 /// `S = e e^T` for the rows of `x` (B, D), a contiguous f32 CPU tensor.
 pub fn layer_similarity_cpu(x: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1(LayerSimilarity)
-}
-
-/// Values per lane group of the hand-vectorised sums.
-const LANES: usize = 16;
-
-/// `sum_i a[i] * b[i]` in `LANES` partial sums, which the compiler keeps in vector registers.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// The mean over the `b` rows of `x` (b x d), the columns split across the threads.
@@ -100,7 +79,7 @@ fn unit_rows(x: &[f32], b: usize, d: usize) -> (Vec<f32>, Vec<f32>) {
                 for ((c, &v), &m) in dst.iter_mut().zip(row).zip(&mean) {
                     *c = v - m;
                 }
-                let n = (dot(dst, dst) + EPS).sqrt();
+                let n = (lane_dot(dst, dst) + EPS).sqrt();
                 dst.iter_mut().for_each(|c| *c /= n);
                 n
             })
@@ -206,7 +185,7 @@ impl CustomOp2 for Gradient {
             matmul(part, Store::Rows, mine, View::dense(&e, b, d), false);
             for (i, de) in part.chunks_exact_mut(d).enumerate() {
                 let row = &e[(first + i) * d..][..d];
-                let (along, n) = (dot(row, de), norms[first + i]);
+                let (along, n) = (lane_dot(row, de), norms[first + i]);
                 for (g, &u) in de.iter_mut().zip(row) {
                     *g = (*g - u * along) / n;
                 }

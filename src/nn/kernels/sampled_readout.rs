@@ -11,7 +11,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::nn::kernels::cpu::{slice, split_batch};
+use crate::nn::kernels::cpu::{lane_dot, slice, split_batch};
 use crate::nn::kernels::gemm::transpose;
 
 /// (B, N) responses of `weights` (C, N) applied to `features` (B, C, H, W) sampled at `grid`
@@ -73,25 +73,6 @@ impl Corners {
             fx * fy,
         ]
     }
-}
-
-/// The dot product of two slices of one length, summed in 16 lanes (which vectorises, where a
-/// single running sum must keep its order).
-fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..16 {
-            lanes[l] += x[l] * y[l];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 fn dot(a: [f32; 4], b: [f32; 4]) -> f32 {
