@@ -213,8 +213,7 @@ pub fn similarity_matrix(
     device: &Device,
     what: &str,
 ) -> Result<SimilarityMatrix> {
-    let e = unit_responses(responses, n, weights, device, what)?;
-    gram(&e)
+    gram(&unit_responses(responses, n, weights, device, what)?)
 }
 
 /// Rows per block of the blocked Gram product.
@@ -313,8 +312,9 @@ mod tests {
 
     #[test]
     fn blocked_gram_equals_the_full_product() {
-        let n = GRAM_BLOCK + 300;
-        let e = Tensor::rand(-1f32, 1f32, (n, 7), &Device::Cpu).unwrap();
+        // Three block rows, the last one short.
+        let n = 2 * GRAM_BLOCK + 300;
+        let e = Tensor::rand(-1f32, 1f32, (n, 37), &Device::Cpu).unwrap();
         let blocked = gram(&e).unwrap();
         let full = e
             .matmul(&e.t().unwrap())
