@@ -57,7 +57,7 @@ pub fn default_levels() -> Vec<f64> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default)]
 pub struct NoiseConfig {
-    /// Noise levels, comma-separated (default 0, 0.01, ..., 0.1).
+    /// Noise levels, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = default_levels())]
     pub levels: Vec<f64>,
     /// Test images (the first ones; 0: the whole test set).
