@@ -74,6 +74,11 @@ pub fn build_target(
     device: &Device,
     progress: &dyn Progress,
 ) -> Result<BuiltTarget> {
+    if request.predictors.is_empty() {
+        return Err(Error::Config(
+            "a target needs at least one predictor".into(),
+        ));
+    }
     let options = scans.read.cloned().unwrap_or_default();
     let loaded: Vec<&dyn Shown> = scans
         .loaded
@@ -84,13 +89,10 @@ pub fn build_target(
         let paired = open_predictors(&request.predictors, scans, device, progress)?;
         let refs: Vec<&Scan> = paired.iter().map(|p| p.scan.as_ref()).collect();
         let shown: Vec<&dyn Shown> = refs.iter().map(|&s| s as &dyn Shown).collect();
-        let first = refs
-            .first()
-            .ok_or_else(|| Error::Config("a target needs at least one predictor".into()))?;
         let images = image_set(
             &request.images,
             &shown,
-            first.image_shape,
+            refs[0].image_shape,
             true,
             options,
             progress,
@@ -104,10 +106,10 @@ pub fn build_target(
             .iter()
             .map(|dir| load_predictor(dir, device))
             .collect::<Result<Vec<_>>>()?;
-        let first = predictors
-            .first()
-            .ok_or_else(|| Error::Config("a target needs at least one predictor".into()))?;
-        let shape = (first.meta.shape.height, first.meta.shape.width);
+        let shape = (
+            predictors[0].meta.shape.height,
+            predictors[0].meta.shape.width,
+        );
         let images = match request.images {
             TargetImages::Common => {
                 let stimuli = predictors_stimuli(&predictors, scans, progress)?;
