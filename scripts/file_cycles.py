@@ -65,7 +65,7 @@ def main():
     for mod, path in files.items():
         parent = "::".join(mod.split("::")[:-1])
         deps = set()
-        for m in re.finditer(r"\b(crate|super)::([A-Za-z0-9_:]+)(::\{([^;]*?)\})?", code_of(path)):
+        for m in re.finditer(r"\b(crate|super)::([A-Za-z0-9_]+(?:::[A-Za-z0-9_]+)*)(::\{([^;]*?)\})?", code_of(path)):
             base = m.group(2).rstrip(":")
             if m.group(1) == "super":
                 base = (parent + "::" if parent else "") + base

@@ -1,9 +1,6 @@
-//! Classification sets (docs/method.md section 7): CIFAR-10/100 binary, IDX (MNIST, Fashion-MNIST)
-//! and image folders, all as grayscale images on [0, 1].
+//! Classification sets (docs/method.md section 7) as neureg holds them, whatever their format:
+//! labelled grayscale images on [0, 1] (`classification_read.rs` reads them).
 
-use std::path::Path;
-
-use crate::data::{cifar, idx, image_folder};
 use crate::error::{Error, Result};
 
 /// Labelled grayscale images of one size, pixels on [0, 1].
@@ -86,29 +83,6 @@ impl ClassificationSet {
         }
         Ok(self)
     }
-}
-
-/// Reads a classification set, recognising its format: a CIFAR binary archive
-/// (`.tar.gz`) or folder, a folder of IDX files, or an image folder with one
-/// subfolder per class.
-pub fn load_classification_set(path: &Path) -> Result<ClassificationSet> {
-    if !path.exists() {
-        return Err(Error::file(path.display(), "no such file or folder"));
-    }
-    let set = if cifar::is_cifar(path) {
-        cifar::load(path)?
-    } else if idx::is_idx_folder(path) {
-        idx::load_folder(path)?
-    } else if path.is_dir() {
-        image_folder::load(path)?
-    } else {
-        return Err(Error::file(
-            path.display(),
-            "not a classification set (expected a CIFAR binary .tar.gz or folder, a folder of \
-             IDX files, or an image folder with one subfolder per class)",
-        ));
-    };
-    set.validate()
 }
 
 /// Luminance of an RGB pixel (ITU-R BT.601, as PIL's `convert("L")`).

@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod cifar;
 pub mod classification;
+pub mod classification_read;
 pub mod downsample;
 pub mod idx;
 pub mod image_file;
@@ -18,7 +19,8 @@ pub mod source;
 pub mod stimuli;
 pub mod synth;
 
-pub use classification::{load_classification_set, ClassificationSet, LabelledImages};
+pub use classification::{ClassificationSet, LabelledImages};
+pub use classification_read::load_classification_set;
 pub use scan::{Scan, Tier};
 pub use scan_read::{load_scan, load_stimuli, LoadOptions};
 pub use scan_write::write_scan;

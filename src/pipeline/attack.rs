@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 
-use crate::data::classification::load_classification_set;
+use crate::data::classification_read::load_classification_set;
 use crate::error::Result;
 use crate::eval::minimal::{attack_run, AttackConfig, AttackResult};
 use crate::progress::Progress;
