@@ -93,8 +93,7 @@ const TRIAL_FOLDERS: [(&str, bool); 4] = [
 fn load_sensorium(path: &Path, progress: &dyn Progress) -> Result<Scan> {
     let mut src = ScanSource::open(path)?;
     let name = scan_name(path);
-    let ids_file = IDS_FILE;
-    let image_ids = nonempty_ids(&mut src, ids_file, "trials")?;
+    let image_ids = nonempty_ids(&mut src, IDS_FILE, "trials")?;
     let t_count = image_ids.len();
     let tiers_file = "meta/trials/tiers.npy";
     let tier_names = vector(&mut src, tiers_file, read_strings)?;
@@ -130,7 +129,7 @@ fn load_sensorium(path: &Path, progress: &dyn Progress) -> Result<Scan> {
             return Err(Error::file(
                 src.describe(folder),
                 format!(
-                    "holds {} trial files but {ids_file} lists {t_count} trials: trial counts differ between folders",
+                    "holds {} trial files but {IDS_FILE} lists {t_count} trials: trial counts differ between folders",
                     names.len()
                 ),
             ));

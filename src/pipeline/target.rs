@@ -80,11 +80,6 @@ pub fn build_target(
         ));
     }
     let options = scans.read.cloned().unwrap_or_default();
-    let loaded: Vec<&dyn Shown> = scans
-        .loaded
-        .iter()
-        .map(|s| s.as_ref() as &dyn Shown)
-        .collect();
     let (target, images) = if request.data {
         let paired = open_predictors(&request.predictors, scans, device, progress)?;
         let refs: Vec<&Scan> = paired.iter().map(|p| p.scan.as_ref()).collect();
@@ -115,7 +110,14 @@ pub fn build_target(
                 let stimuli = predictors_stimuli(&predictors, scans, progress)?;
                 common_single_images(&stimuli.iter().collect::<Vec<_>>())?
             }
-            _ => image_set(&request.images, &loaded, shape, false, options, progress)?,
+            _ => {
+                let loaded: Vec<&dyn Shown> = scans
+                    .loaded
+                    .iter()
+                    .map(|s| s.as_ref() as &dyn Shown)
+                    .collect();
+                image_set(&request.images, &loaded, shape, false, options, progress)?
+            }
         };
         let target = model_target(&predictors, &images, request.weighting, device, progress)?;
         (target, images)

@@ -322,7 +322,8 @@ fn resampled(
     rsa.sorted.0.ranks(&count, n, &mut rx);
     rsa.sorted.1.ranks(&count, n, &mut ry);
     // CKA on the distinct images drawn: a copy of an image would add its self-similarity as an
-    // off-diagonal pair and pull CKA up (intervals that missed their own estimate).
+    // off-diagonal pair and pull CKA up (intervals that missed their own estimate). Without CKA,
+    // no images: fewer than 4 give NaN.
     let distinct: Vec<usize> = match with_cka {
         true => (0..n).filter(|&i| count[i] > 0).collect(),
         false => Vec::new(),
@@ -335,10 +336,7 @@ fn resampled(
     };
     let (ks, ls) = (sub(k), sub(l));
     let d = distinct.len();
-    let cka = |f: fn(&[f64], &[f64], usize) -> f64| match with_cka && d >= 4 {
-        true => f(&ks, &ls, d),
-        false => f64::NAN,
-    };
+    let cka = |f: fn(&[f64], &[f64], usize) -> f64| if d >= 4 { f(&ks, &ls, d) } else { f64::NAN };
     [
         weighted_pearson(x, y, &w),
         weighted_pearson(&rx, &ry, &w),
