@@ -1,6 +1,7 @@
 //! `neureg experiment` end to end on a tiny plan: killed mid-run, its status and partial
 //! report, resumed to the end with nothing lost or repeated, its report's numbers against
-//! `neureg eval-noise` and the stored attacks, and a unit held by another process refused.
+//! `neureg eval-noise` and the stored attacks, a unit held by another process refused, and the
+//! shipped experiments' reports rebuilt from their runs.
 
 mod common;
 
@@ -348,4 +349,118 @@ fn the_slurm_script_takes_the_device_from_the_request() {
             assert!(!script.contains("--device"), "{script}");
         }
     }
+}
+
+/// Copies an experiment folder without its checkpoints (a report reads none).
+fn copy_without_checkpoints(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "checkpoints" {
+                copy_without_checkpoints(&source, &target);
+            }
+        } else {
+            std::fs::copy(&source, &target).unwrap();
+        }
+    }
+}
+
+/// Every shipped experiment's report is what `--report` rebuilds from its runs today, and its
+/// numbers are the runs' own: a group's clean accuracy the mean of its units' test accuracy, a
+/// primary difference the per-seed difference of the stored noise curves' means.
+#[test]
+fn the_shipped_reports_are_rebuilt_from_their_runs() {
+    let shipped = common::root().join("sample_data/experiments");
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let from = entry.unwrap().path();
+        if !from.join("plan.json").is_file() {
+            continue;
+        }
+        let exp = dir.path().join(from.file_name().unwrap());
+        copy_without_checkpoints(&from, &exp);
+        std::fs::remove_dir_all(exp.join("report")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_neureg"))
+            .args(["experiment", exp.to_str().unwrap(), "--report"])
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for file in [
+            "report.md",
+            "numbers.json",
+            "comparisons.csv",
+            "noise_gaussian.csv",
+        ] {
+            let rebuilt = std::fs::read_to_string(exp.join("report").join(file)).unwrap();
+            let shipped = std::fs::read_to_string(from.join("report").join(file)).unwrap();
+            assert!(
+                rebuilt == shipped,
+                "{}: {file} differs from the rebuilt one",
+                from.display()
+            );
+        }
+
+        let numbers: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(from.join("report/numbers.json")).unwrap(),
+        )
+        .unwrap();
+        let units = numbers["units"].as_array().unwrap();
+        let unit = |group: &str, seed: u64| -> &serde_json::Value {
+            units
+                .iter()
+                .find(|u| u["group"] == group && u["seed"] == seed)
+                .unwrap_or_else(|| panic!("no unit of {group}, seed {seed}"))
+        };
+        for group in numbers["groups"].as_array().unwrap() {
+            let label = group["label"].as_str().unwrap();
+            let seeds = group["seeds"].as_array().unwrap();
+            let clean = seeds
+                .iter()
+                .map(|s| {
+                    unit(label, s.as_u64().unwrap())["test_accuracy"]
+                        .as_f64()
+                        .unwrap()
+                })
+                .sum::<f64>()
+                / seeds.len() as f64;
+            assert!((clean - group["clean"]["mean"].as_f64().unwrap()).abs() < 1e-12);
+        }
+        let mean_of = |group: &str, seed: u64| {
+            let curve = curve_of(&from, unit(group, seed)["name"].as_str().unwrap());
+            curve.iter().sum::<f64>() / curve.len() as f64
+        };
+        let primary: Vec<_> = numbers["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["primary"] == true)
+            .collect();
+        assert!(!primary.is_empty());
+        for c in primary {
+            let (label, against) = (c["label"].as_str().unwrap(), c["against"].as_str().unwrap());
+            for (seed, d) in c["seeds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(c["differences"].as_array().unwrap())
+            {
+                let seed = seed.as_u64().unwrap();
+                let expected = mean_of(label, seed) - mean_of(against, seed);
+                assert!(
+                    (expected - d.as_f64().unwrap()).abs() < 1e-12,
+                    "{label} minus {against}, seed {seed}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "no shipped experiment found");
 }
